@@ -1,0 +1,35 @@
+//! # jcselect-sync
+//!
+//! The core of an offline-first sync framework: entities declare themselves
+//! through [`Syncable`] and an [`EntityDecl`], submit themselves with
+//! [`register_entity!`], and the framework derives from those declarations
+//! the dependency order ([`Registry`]), record decoding ([`Record`]), the
+//! conflict rule ([`conflict`]) and the local clock ([`HybridClock`]). The
+//! wire types of the HTTP protocol live in [`wire`].
+//!
+//! This crate never names an entity, a store backend or a transport.
+
+pub mod clock;
+pub mod conflict;
+pub mod decl;
+mod error;
+mod order;
+pub mod record;
+mod registry;
+mod syncable;
+mod timestamp;
+pub mod wire;
+
+pub use clock::HybridClock;
+pub use decl::{
+    EntityDecl, FieldDecl, FieldType, MonotonicDecl, Placement, ReferenceDecl, ScopeDecl,
+};
+pub use error::Error;
+pub use order::dependency_order;
+pub use record::{FieldValue, Record};
+pub use registry::Registry;
+pub use syncable::{DynSyncable, EntityRegistration, RecordMeta, Syncable};
+pub use timestamp::Timestamp;
+
+#[doc(hidden)]
+pub use inventory;

@@ -1,0 +1,294 @@
+//! [`Record`]: one version of one record of any entity, held type-erased as
+//! typed field values in declaration order. Stores bind it column by column,
+//! the conflict rule compares it, the wire carries it as a JSON object.
+
+use serde_json::{Map, Value};
+use uuid::Uuid;
+
+use crate::decl::{EntityDecl, FieldDecl, FieldType};
+use crate::error::Error;
+use crate::timestamp::Timestamp;
+
+/// Positions of the common fields inside [`Record::values`].
+mod slot {
+    pub const ID: usize = 0;
+    pub const CREATED_AT: usize = 1;
+    pub const UPDATED_AT: usize = 2;
+    pub const DELETED_AT: usize = 3;
+    pub const DELETED_BY: usize = 4;
+}
+
+/// One field's value.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FieldValue {
+    /// `null` (only in nullable fields).
+    Null,
+    /// A UUID.
+    Uuid(Uuid),
+    /// Text.
+    Text(String),
+    /// An integer.
+    Int(i64),
+    /// A boolean.
+    Bool(bool),
+    /// A timestamp.
+    Timestamp(Timestamp),
+    /// Any JSON value.
+    Json(Value),
+}
+
+impl FieldValue {
+    /// The value as JSON, in the one form every replica prints.
+    pub fn to_json(&self) -> Value {
+        match self {
+            FieldValue::Null => Value::Null,
+            FieldValue::Uuid(id) => Value::String(id.to_string()),
+            FieldValue::Text(text) => Value::String(text.clone()),
+            FieldValue::Int(number) => Value::from(*number),
+            FieldValue::Bool(flag) => Value::Bool(*flag),
+            FieldValue::Timestamp(ts) => Value::String(ts.to_string()),
+            FieldValue::Json(value) => value.clone(),
+        }
+    }
+
+    /// The UUID held, if this is one.
+    pub fn as_uuid(&self) -> Option<Uuid> {
+        match self {
+            FieldValue::Uuid(id) => Some(*id),
+            _ => None,
+        }
+    }
+
+    /// The timestamp held, if this is one.
+    pub fn as_timestamp(&self) -> Option<Timestamp> {
+        match self {
+            FieldValue::Timestamp(ts) => Some(*ts),
+            _ => None,
+        }
+    }
+
+    /// The boolean held, if this is one.
+    pub fn as_bool(&self) -> Option<bool> {
+        match self {
+            FieldValue::Bool(flag) => Some(*flag),
+            _ => None,
+        }
+    }
+
+    /// Reads a JSON value as the declared field's type.
+    pub fn from_json(
+        entity: &'static str,
+        field: &'static FieldDecl,
+        value: Option<&Value>,
+    ) -> Result<FieldValue, Error> {
+        let value = match value {
+            None | Some(Value::Null) if field.nullable => return Ok(FieldValue::Null),
+            None => {
+                return Err(Error::MissingField {
+                    entity,
+                    field: field.name,
+                })
+            }
+            Some(value) => value,
+        };
+        let wrong_type = || Error::WrongType {
+            entity,
+            field: field.name,
+            expected: field.ty.describe(),
+            found: describe_json(value),
+        };
+        Ok(match (field.ty, value) {
+            (FieldType::Uuid, Value::String(text)) => {
+                FieldValue::Uuid(Uuid::parse_str(text).map_err(|_| wrong_type())?)
+            }
+            (FieldType::Text, Value::String(text)) => FieldValue::Text(text.clone()),
+            (FieldType::Int, Value::Number(number)) => {
+                FieldValue::Int(number.as_i64().ok_or_else(wrong_type)?)
+            }
+            (FieldType::Bool, Value::Bool(flag)) => FieldValue::Bool(*flag),
+            (FieldType::Timestamp, Value::String(text)) => {
+                FieldValue::Timestamp(text.parse().map_err(|_| wrong_type())?)
+            }
+            (FieldType::Json, value) => FieldValue::Json(value.clone()),
+            _ => return Err(wrong_type()),
+        })
+    }
+}
+
+/// A short description of a JSON value for error messages.
+fn describe_json(value: &Value) -> String {
+    match value {
+        Value::Null => "null".to_owned(),
+        Value::Bool(flag) => format!("boolean {flag}"),
+        Value::Number(number) => format!("number {number}"),
+        Value::String(text) if text.chars().count() > 40 => "a long string".to_owned(),
+        Value::String(text) => format!("string {text:?}"),
+        Value::Array(_) => "an array".to_owned(),
+        Value::Object(_) => "an object".to_owned(),
+    }
+}
+
+/// One version of one record: its entity's declaration and a value for each
+/// of [`EntityDecl::all_fields`], in that order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Record {
+    entity: &'static EntityDecl,
+    values: Vec<FieldValue>,
+}
+
+impl Record {
+    /// Builds a record from values in [`EntityDecl::all_fields`] order,
+    /// checking each against its declaration.
+    pub fn from_values(
+        entity: &'static EntityDecl,
+        values: Vec<FieldValue>,
+    ) -> Result<Self, Error> {
+        if values.len() != entity.field_count() {
+            return Err(Error::Invalid {
+                entity: entity.name,
+                message: format!(
+                    "expected {} field values, got {}",
+                    entity.field_count(),
+                    values.len()
+                ),
+            });
+        }
+        for (field, value) in entity.all_fields().zip(&values) {
+            let fits = match (field.ty, value) {
+                (_, FieldValue::Null) => field.nullable,
+                (FieldType::Uuid, FieldValue::Uuid(_))
+                | (FieldType::Text, FieldValue::Text(_))
+                | (FieldType::Int, FieldValue::Int(_))
+                | (FieldType::Bool, FieldValue::Bool(_))
+                | (FieldType::Timestamp, FieldValue::Timestamp(_))
+                | (FieldType::Json, FieldValue::Json(_)) => true,
+                _ => false,
+            };
+            if !fits {
+                return Err(Error::WrongType {
+                    entity: entity.name,
+                    field: field.name,
+                    expected: field.ty.describe(),
+                    found: format!("{value:?}"),
+                });
+            }
+        }
+        Ok(Record { entity, values })
+    }
+
+    /// Reads a record from a JSON object, field by field as declared.
+    /// Fields the entity does not declare are ignored; a missing nullable
+    /// field reads as `null`.
+    pub fn from_json(entity: &'static EntityDecl, data: &Value) -> Result<Self, Error> {
+        let object = data.as_object().ok_or_else(|| Error::WrongType {
+            entity: entity.name,
+            field: "data",
+            expected: "a JSON object",
+            found: describe_json(data),
+        })?;
+        let values = entity
+            .all_fields()
+            .map(|field| FieldValue::from_json(entity.name, field, object.get(field.name)))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Record { entity, values })
+    }
+
+    /// The record as a JSON object (keys sorted).
+    pub fn to_json(&self) -> Value {
+        let map: Map<String, Value> = self
+            .entity
+            .all_fields()
+            .zip(&self.values)
+            .map(|(field, value)| (field.name.to_owned(), value.to_json()))
+            .collect();
+        Value::Object(map)
+    }
+
+    /// The canonical JSON text that breaks `updated_at` ties: keys sorted,
+    /// no spaces, monotonic fields left out.
+    pub fn canonical_json(&self) -> String {
+        let map: Map<String, Value> = self
+            .entity
+            .all_fields()
+            .zip(&self.values)
+            .filter(|(field, _)| !self.entity.is_monotonic_field(field.name))
+            .map(|(field, value)| (field.name.to_owned(), value.to_json()))
+            .collect();
+        Value::Object(map).to_string()
+    }
+
+    /// The entity's declaration.
+    pub fn entity(&self) -> &'static EntityDecl {
+        self.entity
+    }
+
+    /// Every value, in [`EntityDecl::all_fields`] order.
+    pub fn values(&self) -> &[FieldValue] {
+        &self.values
+    }
+
+    /// The value of a field by wire name.
+    pub fn get(&self, field: &str) -> Option<&FieldValue> {
+        self.entity
+            .field_index(field)
+            .map(|index| &self.values[index])
+    }
+
+    /// Replaces the value of a field by wire name, checking its type.
+    pub fn set(&mut self, field: &str, value: FieldValue) -> Result<(), Error> {
+        let index = self
+            .entity
+            .field_index(field)
+            .ok_or_else(|| Error::BadDeclaration {
+                entity: self.entity.name,
+                problem: format!("no field `{field}`"),
+            })?;
+        let mut values = self.values.clone();
+        values[index] = value;
+        *self = Record::from_values(self.entity, values)?;
+        Ok(())
+    }
+
+    /// The record's id.
+    pub fn id(&self) -> Uuid {
+        self.values[slot::ID].as_uuid().expect("id is a UUID")
+    }
+
+    /// When the record was created.
+    pub fn created_at(&self) -> Timestamp {
+        self.values[slot::CREATED_AT]
+            .as_timestamp()
+            .expect("created_at is a timestamp")
+    }
+
+    /// The last-write-wins key.
+    pub fn updated_at(&self) -> Timestamp {
+        self.values[slot::UPDATED_AT]
+            .as_timestamp()
+            .expect("updated_at is a timestamp")
+    }
+
+    /// When it was soft-deleted, if it is a tombstone.
+    pub fn deleted_at(&self) -> Option<Timestamp> {
+        self.values[slot::DELETED_AT].as_timestamp()
+    }
+
+    /// Who soft-deleted it.
+    pub fn deleted_by(&self) -> Option<Uuid> {
+        self.values[slot::DELETED_BY].as_uuid()
+    }
+
+    /// Whether the record is a tombstone.
+    pub fn is_tombstone(&self) -> bool {
+        self.deleted_at().is_some()
+    }
+
+    /// Every non-null reference as (field, parent entity, parent id).
+    pub fn references(&self) -> impl Iterator<Item = (&'static str, &'static str, Uuid)> + '_ {
+        self.entity.all_references().filter_map(|reference| {
+            self.get(reference.field)
+                .and_then(FieldValue::as_uuid)
+                .map(|id| (reference.field, reference.parent, id))
+        })
+    }
+}

@@ -1,0 +1,178 @@
+//! The JSON shapes of PROTOCOL.md §2–4, exactly as they travel.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use uuid::Uuid;
+
+use crate::timestamp::Timestamp;
+
+/// Most changes one push request may carry.
+pub const MAX_CHANGES_PER_PUSH: usize = 10_000;
+
+/// `INSERT` or `UPDATE`; both mean "this is the whole record now".
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum Operation {
+    /// The record is new to the sender.
+    Insert,
+    /// The record existed before (a soft delete is an update).
+    Update,
+}
+
+/// One change: the whole state of one record.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EntityChange {
+    /// Unique per queued change; makes a resent change harmless.
+    pub change_id: Uuid,
+    /// The entity's wire name.
+    pub entity_type: String,
+    /// The record's id (equals `data.id`).
+    pub entity_id: Uuid,
+    /// Insert or update.
+    pub operation: Operation,
+    /// Equals `data.updated_at`.
+    pub timestamp: Timestamp,
+    /// Every field of the record.
+    pub data: Value,
+}
+
+/// `POST /sync/push` body.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SyncPushRequest {
+    /// The sending replica.
+    pub client_id: String,
+    /// The changes, in any order.
+    pub changes: Vec<EntityChange>,
+}
+
+/// A parent a change refers to that the server does not have.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct EntityRef {
+    /// The parent's wire name.
+    pub entity_type: String,
+    /// The parent's id.
+    pub entity_id: Uuid,
+}
+
+/// A change that waits for a missing parent.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DependencyConflict {
+    /// The change as sent.
+    #[serde(flatten)]
+    pub change: EntityChange,
+    /// What it refers to that is missing.
+    pub missing: Vec<EntityRef>,
+}
+
+/// Why a change can never succeed as sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FailureReason {
+    /// Unknown entity type, a field missing or of the wrong type,
+    /// `timestamp` ≠ `data.updated_at`, a broken entity rule.
+    Invalid,
+    /// The role or pen scope does not allow it.
+    Forbidden,
+    /// An edit of an append-only record.
+    Immutable,
+    /// Stamped too far ahead of the server's clock.
+    ClockSkew,
+}
+
+/// A change the server refused for good.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FailedChange {
+    /// The change as sent.
+    #[serde(flatten)]
+    pub change: EntityChange,
+    /// The kind of refusal.
+    pub reason: FailureReason,
+    /// What went wrong, for a person.
+    pub message: String,
+}
+
+/// `POST /sync/push` answer (at 200 and 409).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SyncPushResponse {
+    /// Changes applied or already there.
+    pub processed_count: u64,
+    /// Changes the server's record beat.
+    pub conflicts: Vec<EntityChange>,
+    /// Changes waiting for a parent.
+    #[serde(default)]
+    pub dependency_conflicts: Vec<DependencyConflict>,
+    /// Changes refused for good.
+    pub failed_changes: Vec<FailedChange>,
+    /// The server's clock when it answered.
+    pub server_timestamp: Timestamp,
+}
+
+/// `GET /sync/pull` answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SyncPullResponse {
+    /// The page, in the server's receive order.
+    pub changes: Vec<EntityChange>,
+    /// The position to pass as `last_sync` next time (seed form).
+    pub server_timestamp: Timestamp,
+    /// Whether more changes follow this page.
+    pub has_more: bool,
+    /// How many changes are available from this page's start on.
+    #[serde(default)]
+    pub total_available: Option<u64>,
+    /// The cursor to pass next time (recommended form).
+    #[serde(default)]
+    pub next_cursor: Option<String>,
+}
+
+/// `POST /auth/login` body.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoginRequest {
+    /// The user's name.
+    pub username: String,
+    /// The password in clear (over TLS).
+    pub password: String,
+}
+
+impl std::fmt::Debug for LoginRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoginRequest")
+            .field("username", &self.username)
+            .field("password", &"<hidden>")
+            .finish()
+    }
+}
+
+/// `POST /auth/login` answer.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoginResponse {
+    /// The JWT to send as `Authorization: Bearer …`.
+    pub access_token: String,
+    /// Always `"bearer"`.
+    pub token_type: String,
+    /// Seconds until the token expires.
+    pub expires_in: u64,
+    /// The user's id.
+    pub user_id: Uuid,
+    /// `admin` or `operator`.
+    pub role: String,
+}
+
+impl std::fmt::Debug for LoginResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoginResponse")
+            .field("access_token", &"<hidden>")
+            .field("expires_in", &self.expires_in)
+            .field("user_id", &self.user_id)
+            .field("role", &self.role)
+            .finish()
+    }
+}
+
+/// Every error response's body, at any status.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    /// A short machine-readable code.
+    pub error: String,
+    /// What went wrong, for a person.
+    pub message: String,
+}
