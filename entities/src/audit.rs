@@ -75,3 +75,58 @@ impl Syncable for AuditLog {
         record_meta!(self)
     }
 }
+
+/// jcselect's audit trail for the sync logic: `SYNC_CONFLICT` rows holding
+/// the losing version in `old_values` and the winner in `new_values`, and
+/// `DUPLICATE_VOTE_MARK` rows holding both marks.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SyncAudit;
+
+impl jcselect_sync::audit::AuditTrail for SyncAudit {
+    fn record(
+        &self,
+        event: jcselect_sync::audit::AuditEvent<'_>,
+        actor: Option<Uuid>,
+        scope: Option<Uuid>,
+        at: Timestamp,
+    ) -> jcselect_sync::Record {
+        use jcselect_sync::audit::AuditEvent;
+        let (action, record, old_values, new_values) = match event {
+            AuditEvent::SyncConflict { winner, loser } => {
+                ("SYNC_CONFLICT", winner, loser.to_json(), winner.to_json())
+            }
+            AuditEvent::DuplicateMark { record, mark } => {
+                let as_object = |values: &[jcselect_sync::FieldValue]| {
+                    let mut object = serde_json::Map::new();
+                    object.insert(mark.flag.to_owned(), Value::Bool(true));
+                    for (field, value) in mark.fields.iter().zip(values) {
+                        object.insert((*field).to_owned(), value.to_json());
+                    }
+                    Value::Object(object)
+                };
+                (
+                    "DUPLICATE_VOTE_MARK",
+                    record,
+                    as_object(&mark.dropped),
+                    as_object(&mark.kept),
+                )
+            }
+        };
+        let row = AuditLog {
+            id: Uuid::new_v4(),
+            created_at: at,
+            updated_at: at,
+            deleted_at: None,
+            deleted_by: None,
+            operator_id: actor,
+            action: action.to_owned(),
+            entity_type: Some(record.entity().name.to_owned()),
+            entity_id: Some(record.id()),
+            old_values: Some(old_values),
+            new_values: Some(new_values),
+            pen_id: scope,
+        };
+        row.to_record()
+            .expect("an audit row always fits its own declaration")
+    }
+}

@@ -11,7 +11,7 @@ mod tally;
 mod user;
 mod voter;
 
-pub use audit::AuditLog;
+pub use audit::{AuditLog, SyncAudit};
 pub use reference::{Party, Pen};
 pub use tally::{TallyLine, TallySession};
 pub use user::{Role, User};

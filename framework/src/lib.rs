@@ -9,13 +9,20 @@
 //!
 //! This crate never names an entity, a store backend or a transport.
 
+pub mod audit;
+pub mod auth;
 pub mod clock;
 pub mod conflict;
 pub mod decl;
 mod error;
 mod order;
+pub mod pull;
+pub mod push;
 pub mod record;
 mod registry;
+pub mod replica;
+pub mod scope;
+pub mod store;
 mod syncable;
 mod timestamp;
 pub mod wire;

@@ -1,0 +1,465 @@
+//! How a server sorts and applies one push (PROTOCOL.md §3): every change
+//! into exactly one bucket, everything applied in one transaction.
+
+use std::collections::{BTreeMap, HashMap};
+
+use uuid::Uuid;
+
+use crate::audit::{AuditEvent, AuditTrail};
+use crate::auth::{Principal, Role};
+use crate::conflict::{decide, Decision, Merged};
+use crate::record::Record;
+use crate::registry::Registry;
+use crate::scope::{RecordIndex, RecordKey};
+use crate::store::{LogEntry, PushTransaction, SeenOutcome, ServerStore, StoreError};
+use crate::timestamp::Timestamp;
+use crate::wire::{
+    DependencyConflict, EntityChange, EntityRef, FailedChange, FailureReason, Operation,
+    SyncPushRequest, SyncPushResponse,
+};
+
+/// Default `max_clock_skew`: five minutes.
+pub const DEFAULT_MAX_CLOCK_SKEW_MICROS: i64 = 300 * 1_000_000;
+
+/// What a push needs besides the store and the request.
+pub struct PushContext<'a> {
+    /// The entities.
+    pub registry: &'a Registry,
+    /// Builds the audit rows of conflicts and duplicate marks.
+    pub audit: &'a dyn AuditTrail,
+    /// How far ahead of the server's clock a change may be stamped.
+    pub max_clock_skew_micros: i64,
+}
+
+/// The bucket one change was sorted into.
+#[derive(Debug, Clone, PartialEq)]
+enum Bucket {
+    Processed,
+    Conflict,
+    Dependency(Vec<EntityRef>),
+    Failed(FailureReason, String),
+}
+
+/// A change that decoded, waiting to be sorted against the store.
+struct Candidate {
+    index: usize,
+    rank: usize,
+    record: Record,
+}
+
+/// Sorts and applies `request` for `principal` in one transaction of
+/// `store`. Any store error rolls everything back and is returned.
+pub async fn apply_push(
+    store: &dyn ServerStore,
+    context: &PushContext<'_>,
+    principal: &Principal,
+    request: &SyncPushRequest,
+    now: Timestamp,
+) -> Result<SyncPushResponse, StoreError> {
+    let mut buckets: Vec<Option<Bucket>> = vec![None; request.changes.len()];
+    let mut candidates = Vec::new();
+    for (index, change) in request.changes.iter().enumerate() {
+        match check_change(context, change, now) {
+            Ok(record) => candidates.push(Candidate {
+                index,
+                rank: context
+                    .registry
+                    .rank(&change.entity_type)
+                    .unwrap_or(usize::MAX),
+                record,
+            }),
+            Err(failed) => buckets[index] = Some(failed),
+        }
+    }
+
+    let mut tx = store.begin_push().await?;
+    let head = tx.head();
+    let received_at = now.max(head.received_at.plus_micros(1));
+
+    // Replays: a change id sorted before gets the same answer, and nothing
+    // is done again. A change id repeated inside the request is sorted once.
+    let ids: Vec<Uuid> = candidates
+        .iter()
+        .map(|c| request.changes[c.index].change_id)
+        .collect();
+    let seen = tx.seen_changes(&ids).await?;
+    let mut first_of_id: HashMap<Uuid, usize> = HashMap::new();
+    let mut repeats = Vec::new();
+    candidates.retain(|candidate| {
+        let change_id = request.changes[candidate.index].change_id;
+        if let Some(outcome) = seen.get(&change_id) {
+            buckets[candidate.index] = Some(match outcome {
+                SeenOutcome::Processed => Bucket::Processed,
+                SeenOutcome::Conflict => Bucket::Conflict,
+            });
+            return false;
+        }
+        match first_of_id.get(&change_id) {
+            Some(first) => {
+                repeats.push((candidate.index, *first));
+                false
+            }
+            None => {
+                first_of_id.insert(change_id, candidate.index);
+                true
+            }
+        }
+    });
+    candidates.sort_by_key(|candidate| (candidate.rank, candidate.index));
+
+    let mut known = RecordIndex::default();
+    let keys: Vec<RecordKey> = candidates
+        .iter()
+        .map(|c| (c.record.entity().name, c.record.id()))
+        .collect();
+    known.load(&mut tx, context.registry, keys).await?;
+    known
+        .load_parents(
+            &mut tx,
+            context.registry,
+            candidates.iter().map(|c| &c.record),
+        )
+        .await?;
+    let in_batch: std::collections::HashSet<RecordKey> = candidates
+        .iter()
+        .map(|c| (c.record.entity().name, c.record.id()))
+        .collect();
+
+    let mut writes = Writes::new(received_at);
+    for candidate in &candidates {
+        let change = &request.changes[candidate.index];
+        let bucket = sort_change(
+            context,
+            principal,
+            change,
+            &candidate.record,
+            &mut known,
+            &in_batch,
+            &mut writes,
+        );
+        buckets[candidate.index] = Some(bucket);
+    }
+    for (repeat, first) in repeats {
+        buckets[repeat] = buckets[first].clone();
+    }
+
+    let remembered: Vec<(Uuid, SeenOutcome)> = first_of_id
+        .iter()
+        .filter_map(|(change_id, index)| match buckets[*index] {
+            Some(Bucket::Processed) => Some((*change_id, SeenOutcome::Processed)),
+            Some(Bucket::Conflict) => Some((*change_id, SeenOutcome::Conflict)),
+            _ => None,
+        })
+        .collect();
+    writes.flush(context, &mut tx, head.receive_seq).await?;
+    tx.remember_changes(&remembered).await?;
+    tx.commit().await?;
+
+    Ok(response(request, buckets, now))
+}
+
+/// The checks that need no store: a known entity, a decodable record
+/// agreeing with its envelope, a stamp not too far ahead.
+fn check_change(
+    context: &PushContext<'_>,
+    change: &EntityChange,
+    now: Timestamp,
+) -> Result<Record, Bucket> {
+    let invalid = |message: String| Bucket::Failed(FailureReason::Invalid, message);
+    let record = context
+        .registry
+        .decode(&change.entity_type, &change.data)
+        .map_err(|error| invalid(error.to_string()))?;
+    if record.id() != change.entity_id {
+        return Err(invalid(format!(
+            "entity_id {} differs from data.id {}",
+            change.entity_id,
+            record.id()
+        )));
+    }
+    if record.updated_at() != change.timestamp {
+        return Err(invalid(format!(
+            "timestamp {} differs from data.updated_at {}",
+            change.timestamp,
+            record.updated_at()
+        )));
+    }
+    let limit = now.plus_micros(context.max_clock_skew_micros);
+    if record.updated_at() > limit {
+        return Err(Bucket::Failed(
+            FailureReason::ClockSkew,
+            format!(
+                "stamped {} but the server's clock reads {now}; more than {} s ahead",
+                record.updated_at(),
+                context.max_clock_skew_micros / 1_000_000
+            ),
+        ));
+    }
+    Ok(record)
+}
+
+/// Sorts one decoded change against the current versions, queuing what it
+/// writes.
+fn sort_change(
+    context: &PushContext<'_>,
+    principal: &Principal,
+    change: &EntityChange,
+    record: &Record,
+    known: &mut RecordIndex,
+    in_batch: &std::collections::HashSet<RecordKey>,
+    writes: &mut Writes,
+) -> Bucket {
+    let entity = record.entity();
+    let key = (entity.name, record.id());
+    let missing: Vec<EntityRef> = record
+        .references()
+        .filter(|(_, parent, id)| {
+            let parent_key = (*parent, *id);
+            let same_entity_in_batch = *parent == entity.name && in_batch.contains(&parent_key);
+            !known.contains(&parent_key) && !same_entity_in_batch
+        })
+        .map(|(_, parent, id)| EntityRef {
+            entity_type: parent.to_owned(),
+            entity_id: id,
+        })
+        .collect();
+    if !missing.is_empty() {
+        return Bucket::Dependency(missing);
+    }
+
+    let stored = known.get(&key).cloned();
+    if let Some(refusal) = authorize(principal, record, stored.as_ref(), known) {
+        return Bucket::Failed(FailureReason::Forbidden, refusal);
+    }
+    if let Some(stored) = &stored {
+        if entity.append_only
+            && stored != record
+            && !is_admin_tombstoning(principal, stored, record)
+        {
+            return Bucket::Failed(
+                FailureReason::Immutable,
+                format!(
+                    "{} records are append-only; only an admin may tombstone one",
+                    entity.name
+                ),
+            );
+        }
+    }
+
+    let Some(stored) = stored else {
+        writes.record(known, record.clone(), change.change_id, change.operation);
+        return Bucket::Processed;
+    };
+    match decide(&stored, record) {
+        Decision::Identical => Bucket::Processed,
+        Decision::Apply(merged) => {
+            writes.audit_duplicates(context, principal, known, &merged);
+            writes.record(known, merged.record, change.change_id, change.operation);
+            Bucket::Processed
+        }
+        Decision::Conflict(merged) => {
+            let scope = known.scope_of(&stored);
+            writes.audit(
+                context,
+                AuditEvent::SyncConflict {
+                    winner: &stored,
+                    loser: record,
+                },
+                principal,
+                scope,
+            );
+            writes.audit_duplicates(context, principal, known, &merged);
+            // Re-log the winner so the loser's replica pulls it even when
+            // its cursor is past the winner's first position.
+            writes.record(known, merged.record, Uuid::new_v4(), Operation::Update);
+            Bucket::Conflict
+        }
+    }
+}
+
+/// Why `principal` may not write `record` (over `stored`), if it may not.
+fn authorize(
+    principal: &Principal,
+    record: &Record,
+    stored: Option<&Record>,
+    known: &RecordIndex,
+) -> Option<String> {
+    if principal.role == Role::Admin {
+        return None;
+    }
+    let entity = record.entity();
+    if record.is_tombstone() && stored.map(Record::deleted_at) != Some(record.deleted_at()) {
+        return Some("only an admin may soft-delete (set deleted_at)".to_owned());
+    }
+    let owns = |version: &Record| {
+        entity
+            .owner_field
+            .and_then(|field| version.get(field))
+            .and_then(crate::record::FieldValue::as_uuid)
+            == Some(principal.user_id)
+    };
+    for version in std::iter::once(record).chain(stored) {
+        let scope = known.scope_of(version);
+        let global_but_owned = scope.is_none() && owns(version);
+        if !principal.may_write_scope(scope) && !global_but_owned {
+            return Some(match scope {
+                Some(pen) => format!(
+                    "{} {} belongs to pen {pen}, which this token does not list",
+                    entity.name,
+                    version.id()
+                ),
+                None => format!(
+                    "{} {} is global; only an admin may write it",
+                    entity.name,
+                    version.id()
+                ),
+            });
+        }
+    }
+    None
+}
+
+/// Whether the only change from `stored` to `record` is an admin setting
+/// the tombstone (the one edit an append-only record allows).
+fn is_admin_tombstoning(principal: &Principal, stored: &Record, record: &Record) -> bool {
+    const TOMBSTONE_EDIT: [&str; 3] = ["updated_at", "deleted_at", "deleted_by"];
+    principal.role == Role::Admin
+        && record.is_tombstone()
+        && record
+            .entity()
+            .all_fields()
+            .filter(|field| !TOMBSTONE_EDIT.contains(&field.name))
+            .all(|field| stored.get(field.name) == record.get(field.name))
+}
+
+/// Everything a push writes, collected while sorting and flushed with
+/// set-based statements at the end.
+struct Writes {
+    received_at: Timestamp,
+    /// The last version of each record written, by entity, in first-write
+    /// order.
+    records: BTreeMap<&'static str, (Vec<Uuid>, HashMap<Uuid, Record>)>,
+    log: Vec<(Uuid, Operation, Option<Uuid>, Record)>,
+}
+
+impl Writes {
+    fn new(received_at: Timestamp) -> Self {
+        Writes {
+            received_at,
+            records: BTreeMap::new(),
+            log: Vec::new(),
+        }
+    }
+
+    fn record(
+        &mut self,
+        known: &mut RecordIndex,
+        record: Record,
+        change_id: Uuid,
+        operation: Operation,
+    ) {
+        let (order, latest) = self.records.entry(record.entity().name).or_default();
+        if latest.insert(record.id(), record.clone()).is_none() {
+            order.push(record.id());
+        }
+        known.insert(record.clone());
+        let scope = known.scope_of(&record);
+        self.log.push((change_id, operation, scope, record));
+    }
+
+    fn audit(
+        &mut self,
+        context: &PushContext<'_>,
+        event: AuditEvent<'_>,
+        principal: &Principal,
+        scope: Option<Uuid>,
+    ) {
+        let row = context
+            .audit
+            .record(event, Some(principal.user_id), scope, self.received_at);
+        let mut scratch = RecordIndex::default();
+        self.record(&mut scratch, row, Uuid::new_v4(), Operation::Insert);
+    }
+
+    fn audit_duplicates(
+        &mut self,
+        context: &PushContext<'_>,
+        principal: &Principal,
+        known: &RecordIndex,
+        merged: &Merged,
+    ) {
+        let scope = known.scope_of(&merged.record);
+        for mark in &merged.duplicate_marks {
+            let event = AuditEvent::DuplicateMark {
+                record: &merged.record,
+                mark,
+            };
+            self.audit(context, event, principal, scope);
+        }
+    }
+
+    async fn flush(
+        mut self,
+        context: &PushContext<'_>,
+        tx: &mut Box<dyn PushTransaction>,
+        head_seq: i64,
+    ) -> Result<(), StoreError> {
+        for entity in context.registry.entities() {
+            if let Some((order, mut latest)) = self.records.remove(entity.name) {
+                let batch: Vec<Record> = order.iter().filter_map(|id| latest.remove(id)).collect();
+                tx.upsert_records(entity, &batch).await?;
+            }
+        }
+        let entries: Vec<LogEntry> = self
+            .log
+            .iter()
+            .zip(head_seq + 1..)
+            .map(
+                |((change_id, operation, scope, record), receive_seq)| LogEntry {
+                    receive_seq,
+                    received_at: self.received_at,
+                    change_id: *change_id,
+                    entity_type: record.entity().name.to_owned(),
+                    entity_id: record.id(),
+                    operation: *operation,
+                    scope: *scope,
+                    data: record.to_json().to_string(),
+                },
+            )
+            .collect();
+        if !entries.is_empty() {
+            tx.append_log(&entries).await?;
+        }
+        Ok(())
+    }
+}
+
+fn response(
+    request: &SyncPushRequest,
+    buckets: Vec<Option<Bucket>>,
+    now: Timestamp,
+) -> SyncPushResponse {
+    let mut response = SyncPushResponse {
+        processed_count: 0,
+        conflicts: Vec::new(),
+        dependency_conflicts: Vec::new(),
+        failed_changes: Vec::new(),
+        server_timestamp: now,
+    };
+    for (change, bucket) in request.changes.iter().zip(buckets) {
+        match bucket.expect("every change is sorted") {
+            Bucket::Processed => response.processed_count += 1,
+            Bucket::Conflict => response.conflicts.push(change.clone()),
+            Bucket::Dependency(missing) => response.dependency_conflicts.push(DependencyConflict {
+                change: change.clone(),
+                missing,
+            }),
+            Bucket::Failed(reason, message) => response.failed_changes.push(FailedChange {
+                change: change.clone(),
+                reason,
+                message,
+            }),
+        }
+    }
+    response
+}

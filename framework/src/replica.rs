@@ -1,0 +1,306 @@
+//! What a client replica does with its store: local writes with their
+//! outbox entries, what a push response means for each entry, and how a
+//! pulled page is merged under the conflict rule.
+
+use std::collections::{BTreeMap, HashMap};
+
+use uuid::Uuid;
+
+use crate::audit::{AuditEvent, AuditTrail};
+use crate::conflict::{merge, Winner};
+use crate::record::Record;
+use crate::registry::Registry;
+use crate::scope::RecordIndex;
+use crate::store::{ClientStore, OutboxEntry, OutboxState, StoreError};
+use crate::timestamp::Timestamp;
+use crate::wire::{EntityChange, Operation, SyncPushResponse};
+
+/// Writes records locally and queues each for the next push, all in one
+/// transaction. Returns the change id queued for each record.
+pub async fn write_local(
+    store: &dyn ClientStore,
+    registry: &Registry,
+    records: &[Record],
+) -> Result<Vec<Uuid>, StoreError> {
+    let mut tx = store.begin().await?;
+    let mut existing = RecordIndex::default();
+    existing
+        .load(
+            &mut tx,
+            registry,
+            records.iter().map(|r| (r.entity().name, r.id())),
+        )
+        .await?;
+    for entity in registry.entities() {
+        let batch: Vec<Record> = records
+            .iter()
+            .filter(|record| record.entity().name == entity.name)
+            .cloned()
+            .collect();
+        if !batch.is_empty() {
+            tx.upsert_records(entity, &batch).await?;
+        }
+    }
+    let mut change_ids = Vec::with_capacity(records.len());
+    for record in records {
+        let key = (record.entity().name, record.id());
+        let operation = if existing.contains(&key) {
+            Operation::Update
+        } else {
+            Operation::Insert
+        };
+        change_ids.push(tx.enqueue(record.entity(), record.id(), operation).await?);
+    }
+    tx.commit().await?;
+    Ok(change_ids)
+}
+
+/// How dependency conflicts are retried.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RetryPolicy {
+    /// Attempts after which a change is parked (`sync_max_retries`).
+    pub max_retries: u32,
+    /// Delay growth per attempt (`sync_backoff_base`).
+    pub backoff_base: f64,
+    /// Longest delay, in seconds (`sync_backoff_max_seconds`).
+    pub max_delay_seconds: u64,
+}
+
+impl RetryPolicy {
+    /// The delay before retry number `attempt` (1-based): `base^attempt`
+    /// seconds, capped.
+    pub fn delay_micros(&self, attempt: u32) -> i64 {
+        let seconds = self
+            .backoff_base
+            .powi(attempt.min(64) as i32)
+            .min(self.max_delay_seconds as f64);
+        (seconds * 1_000_000.0) as i64
+    }
+}
+
+/// One change to an outbox entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OutboxUpdate {
+    /// Sorted for good by the server: drop it.
+    Remove(Uuid),
+    /// Keep it, with a new state.
+    Update(OutboxEntry),
+}
+
+/// What a push response means for each entry sent: processed and
+/// conflicting changes (the server's record comes down on the pull) leave
+/// the outbox; dependency conflicts wait for a
+/// growing delay and are parked after `max_retries`; failed changes are
+/// parked with their reason. Entries the response does not mention stay.
+pub fn plan_settlement(
+    sent: &[OutboxEntry],
+    response: &SyncPushResponse,
+    now: Timestamp,
+    policy: &RetryPolicy,
+) -> Vec<OutboxUpdate> {
+    let mut not_done: HashMap<Uuid, String> = HashMap::new();
+    for conflict in &response.dependency_conflicts {
+        let missing: Vec<String> = conflict
+            .missing
+            .iter()
+            .map(|parent| format!("{} {}", parent.entity_type, parent.entity_id))
+            .collect();
+        not_done.insert(
+            conflict.change.change_id,
+            format!("missing parent: {}", missing.join(", ")),
+        );
+    }
+    let failed: HashMap<Uuid, String> = response
+        .failed_changes
+        .iter()
+        .map(|failed| {
+            let reason = serde_json::to_value(failed.reason)
+                .ok()
+                .and_then(|value| value.as_str().map(str::to_owned))
+                .unwrap_or_default();
+            (
+                failed.change.change_id,
+                format!("{reason}: {}", failed.message),
+            )
+        })
+        .collect();
+    sent.iter()
+        .map(|entry| {
+            let id = entry.change_id;
+            if let Some(reason) = failed.get(&id) {
+                return OutboxUpdate::Update(OutboxEntry {
+                    state: OutboxState::Parked,
+                    last_error: Some(reason.clone()),
+                    ..entry.clone()
+                });
+            }
+            if let Some(reason) = not_done.get(&id) {
+                let attempts = entry.attempts + 1;
+                let parked = attempts >= policy.max_retries;
+                return OutboxUpdate::Update(OutboxEntry {
+                    state: if parked {
+                        OutboxState::Parked
+                    } else {
+                        OutboxState::Retry
+                    },
+                    attempts,
+                    next_attempt_at: (!parked)
+                        .then(|| now.plus_micros(policy.delay_micros(attempts))),
+                    last_error: Some(reason.clone()),
+                    ..entry.clone()
+                });
+            }
+            // processed (counted, not listed) or in conflict: sorted for good
+            OutboxUpdate::Remove(id)
+        })
+        .collect()
+}
+
+/// Applies [`plan_settlement`]'s updates in one transaction.
+pub async fn settle_outbox(
+    store: &dyn ClientStore,
+    updates: &[OutboxUpdate],
+) -> Result<(), StoreError> {
+    let mut tx = store.begin().await?;
+    let removed: Vec<Uuid> = updates
+        .iter()
+        .filter_map(|update| match update {
+            OutboxUpdate::Remove(id) => Some(*id),
+            OutboxUpdate::Update(_) => None,
+        })
+        .collect();
+    tx.remove_outbox(&removed).await?;
+    for update in updates {
+        if let OutboxUpdate::Update(entry) = update {
+            tx.update_outbox(entry).await?;
+        }
+    }
+    tx.commit().await
+}
+
+/// Who a replica is: its entities, its audit trail, its local user.
+pub struct ReplicaContext<'a> {
+    /// The entities.
+    pub registry: &'a Registry,
+    /// Builds the replica's own `SYNC_CONFLICT` rows.
+    pub audit: &'a dyn AuditTrail,
+    /// The local user the replica's audit rows name.
+    pub actor: Option<Uuid>,
+}
+
+/// One pulled page and the cursor to store with it.
+pub struct PulledPage<'a> {
+    /// The page's changes, in the server's receive order.
+    pub changes: &'a [EntityChange],
+    /// The setting the cursor is stored under.
+    pub cursor_key: &'a str,
+    /// The cursor that follows this page.
+    pub cursor: &'a str,
+}
+
+/// What applying a pulled page did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PulledPageApplied {
+    /// Records whose local version changed.
+    pub written: usize,
+    /// Pending local changes that lost to a pulled version (each got a
+    /// `SYNC_CONFLICT` audit row).
+    pub conflicts: usize,
+    /// The latest `updated_at` seen in the page, for the clock.
+    pub latest_stamp: Option<Timestamp>,
+}
+
+/// Merges a pulled page into the replica under the conflict rule and stores
+/// `cursor` under `cursor_key`, all in one transaction. A pending local
+/// change that loses gets a `SYNC_CONFLICT` audit row (queued for push);
+/// one that still adds something (a later edit, an earlier vote mark) stays
+/// queued with the merged record.
+pub async fn apply_pulled_page(
+    store: &dyn ClientStore,
+    replica: &ReplicaContext<'_>,
+    page: &PulledPage<'_>,
+    now: Timestamp,
+) -> Result<PulledPageApplied, StoreError> {
+    let (registry, audit, actor) = (replica.registry, replica.audit, replica.actor);
+    let (changes, cursor_key, cursor) = (page.changes, page.cursor_key, page.cursor);
+    let pulled: Vec<Record> = changes
+        .iter()
+        .map(|change| registry.decode(&change.entity_type, &change.data))
+        .collect::<Result<_, _>>()?;
+    let mut tx = store.begin().await?;
+    let mut local = RecordIndex::default();
+    local
+        .load(
+            &mut tx,
+            registry,
+            pulled.iter().map(|r| (r.entity().name, r.id())),
+        )
+        .await?;
+    let mut pending: HashMap<(&'static str, Uuid), OutboxEntry> = HashMap::new();
+    let mut ids_by_entity: BTreeMap<&'static str, Vec<Uuid>> = BTreeMap::new();
+    for record in &pulled {
+        ids_by_entity
+            .entry(record.entity().name)
+            .or_default()
+            .push(record.id());
+    }
+    for (entity, ids) in &ids_by_entity {
+        for entry in tx.load_outbox(registry.entity(entity)?, ids).await? {
+            pending.insert((entry.entity_type, entry.entity_id), entry);
+        }
+    }
+
+    let mut summary = PulledPageApplied::default();
+    let mut written: BTreeMap<&'static str, (Vec<Uuid>, HashMap<Uuid, Record>)> = BTreeMap::new();
+    let mut audit_rows = Vec::new();
+    let mut resolved = Vec::new();
+    for incoming in pulled {
+        let key = (incoming.entity().name, incoming.id());
+        summary.latest_stamp = summary.latest_stamp.max(Some(incoming.updated_at()));
+        let result = match local.get(&key) {
+            None => incoming,
+            Some(current) if *current == incoming => continue,
+            Some(current) => {
+                let merged = merge(current, &incoming);
+                if let Some(entry) = pending.get(&key) {
+                    if merged.winner == Winner::Second {
+                        summary.conflicts += 1;
+                        let scope = local.scope_of(current);
+                        let event = AuditEvent::SyncConflict {
+                            winner: &incoming,
+                            loser: current,
+                        };
+                        audit_rows.push(audit.record(event, actor, scope, now));
+                    }
+                    if merged.record == incoming {
+                        resolved.push(entry.change_id);
+                        pending.remove(&key);
+                    }
+                }
+                merged.record
+            }
+        };
+        let (order, latest) = written.entry(key.0).or_default();
+        if latest.insert(key.1, result.clone()).is_none() {
+            order.push(key.1);
+        }
+        local.insert(result);
+    }
+    for entity in registry.entities() {
+        if let Some((order, mut latest)) = written.remove(entity.name) {
+            let batch: Vec<Record> = order.iter().filter_map(|id| latest.remove(id)).collect();
+            summary.written += batch.len();
+            tx.upsert_records(entity, &batch).await?;
+        }
+    }
+    tx.remove_outbox(&resolved).await?;
+    for row in &audit_rows {
+        tx.upsert_records(row.entity(), std::slice::from_ref(row))
+            .await?;
+        tx.enqueue(row.entity(), row.id(), Operation::Insert)
+            .await?;
+    }
+    tx.set_setting(cursor_key, cursor).await?;
+    tx.commit().await?;
+    Ok(summary)
+}

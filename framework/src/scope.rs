@@ -1,0 +1,165 @@
+//! Records known during one transaction, loaded set-based, and the scope
+//! key of a record derived from its entity's [`ScopeDecl`].
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use async_trait::async_trait;
+use uuid::Uuid;
+
+use crate::decl::{EntityDecl, ScopeDecl};
+use crate::record::{FieldValue, Record};
+use crate::registry::Registry;
+use crate::store::{ClientTransaction, PushTransaction, StoreError};
+
+/// The identity of a record: entity wire name and id.
+pub type RecordKey = (&'static str, Uuid);
+
+/// Anything that can load stored records of one entity by id.
+#[async_trait]
+pub trait LoadRecords: Send {
+    /// The stored versions of these records (absent ids left out).
+    async fn load(
+        &mut self,
+        entity: &'static EntityDecl,
+        ids: &[Uuid],
+    ) -> Result<Vec<Record>, StoreError>;
+}
+
+#[async_trait]
+impl LoadRecords for Box<dyn PushTransaction> {
+    async fn load(
+        &mut self,
+        entity: &'static EntityDecl,
+        ids: &[Uuid],
+    ) -> Result<Vec<Record>, StoreError> {
+        self.load_records(entity, ids).await
+    }
+}
+
+#[async_trait]
+impl LoadRecords for Box<dyn ClientTransaction> {
+    async fn load(
+        &mut self,
+        entity: &'static EntityDecl,
+        ids: &[Uuid],
+    ) -> Result<Vec<Record>, StoreError> {
+        self.load_records(entity, ids).await
+    }
+}
+
+/// The current version of every record a transaction has loaded or
+/// written, and the ids it looked for and did not find.
+#[derive(Debug, Default)]
+pub struct RecordIndex {
+    records: HashMap<RecordKey, Record>,
+    absent: HashSet<RecordKey>,
+}
+
+impl RecordIndex {
+    /// The current version of a record, if known to exist.
+    pub fn get(&self, key: &RecordKey) -> Option<&Record> {
+        self.records.get(key)
+    }
+
+    /// Whether the record exists (loaded or written here).
+    pub fn contains(&self, key: &RecordKey) -> bool {
+        self.records.contains_key(key)
+    }
+
+    /// Records a new current version.
+    pub fn insert(&mut self, record: Record) {
+        let key = (record.entity().name, record.id());
+        self.absent.remove(&key);
+        self.records.insert(key, record);
+    }
+
+    /// Loads the records of `keys` not known yet, one query per entity.
+    pub async fn load(
+        &mut self,
+        source: &mut dyn LoadRecords,
+        registry: &Registry,
+        keys: impl IntoIterator<Item = RecordKey>,
+    ) -> Result<(), StoreError> {
+        let mut wanted: BTreeMap<&'static str, Vec<Uuid>> = BTreeMap::new();
+        for key in keys {
+            if !self.records.contains_key(&key) && !self.absent.contains(&key) {
+                wanted.entry(key.0).or_default().push(key.1);
+            }
+        }
+        for (entity, mut ids) in wanted {
+            ids.sort_unstable();
+            ids.dedup();
+            let decl = registry.entity(entity)?;
+            for record in source.load(decl, &ids).await? {
+                self.records.insert((entity, record.id()), record);
+            }
+            for id in ids {
+                if !self.records.contains_key(&(entity, id)) {
+                    self.absent.insert((entity, id));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Loads every parent these records refer to, and the ancestors that
+    /// their scopes are inherited from.
+    pub async fn load_parents<'r>(
+        &mut self,
+        source: &mut dyn LoadRecords,
+        registry: &Registry,
+        records: impl IntoIterator<Item = &'r Record>,
+    ) -> Result<(), StoreError> {
+        let mut frontier: Vec<RecordKey> = records
+            .into_iter()
+            .flat_map(|record| record.references().map(|(_, parent, id)| (parent, id)))
+            .collect();
+        while !frontier.is_empty() {
+            self.load(source, registry, frontier.iter().copied())
+                .await?;
+            frontier = frontier
+                .iter()
+                .filter_map(|key| self.records.get(key))
+                .filter_map(|parent| inherited_parent(parent))
+                .filter(|key| !self.records.contains_key(key) && !self.absent.contains(key))
+                .collect();
+        }
+        Ok(())
+    }
+
+    /// The scope key of `record`: its own field, or its parent's scope.
+    /// `None` is global; an unknown parent leaves the record global too
+    /// (callers check references before they ask).
+    pub fn scope_of(&self, record: &Record) -> Option<Uuid> {
+        let mut current = record;
+        // a chain of inherited scopes is at most as long as the entity count
+        for _ in 0..64 {
+            match current.entity().scope {
+                ScopeDecl::Global => return None,
+                ScopeDecl::Field(field) => return current.get(field).and_then(FieldValue::as_uuid),
+                ScopeDecl::Parent(_) => {
+                    let key = inherited_parent(current)?;
+                    current = self.records.get(&key)?;
+                }
+            }
+        }
+        None
+    }
+}
+
+/// The parent a record inherits its scope from, if its entity inherits.
+fn inherited_parent(record: &Record) -> Option<RecordKey> {
+    let ScopeDecl::Parent(field) = record.entity().scope else {
+        return None;
+    };
+    let parent = record
+        .entity()
+        .references
+        .iter()
+        .find(|reference| reference.field == field)?
+        .parent;
+    record
+        .get(field)
+        .and_then(FieldValue::as_uuid)
+        .map(|id| (parent, id))
+}

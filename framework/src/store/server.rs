@@ -1,0 +1,178 @@
+//! The server side of a store: one push transaction at a time, and the
+//! change log read in receive order.
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use uuid::Uuid;
+
+use crate::auth::ScopeFilter;
+use crate::decl::EntityDecl;
+use crate::record::Record;
+use crate::store::StoreError;
+use crate::timestamp::Timestamp;
+use crate::wire::Operation;
+
+/// The head of the change log: the last receive position and its time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LogPosition {
+    /// The last `receive_seq` committed (0 for an empty log).
+    pub receive_seq: i64,
+    /// When it was received (the log's creation time for an empty log).
+    pub received_at: Timestamp,
+}
+
+/// One row of the change log: one accepted version of one record.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LogEntry {
+    /// Position in the server's receive order, strictly increasing in
+    /// commit order.
+    pub receive_seq: i64,
+    /// Server time of the receiving transaction, strictly increasing
+    /// between transactions.
+    pub received_at: Timestamp,
+    /// The change that produced this version (or a fresh id for versions
+    /// the server made).
+    pub change_id: Uuid,
+    /// The entity's wire name.
+    pub entity_type: String,
+    /// The record's id.
+    pub entity_id: Uuid,
+    /// Insert or update, as first reported.
+    pub operation: Operation,
+    /// The record's scope key (`None`: global).
+    pub scope: Option<Uuid>,
+    /// The record's whole state as JSON text.
+    pub data: String,
+}
+
+/// How a change already sorted was answered, kept for idempotent replays.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SeenOutcome {
+    /// Applied or already there.
+    Processed,
+    /// Lost to the stored record.
+    Conflict,
+}
+
+impl SeenOutcome {
+    /// The code stored in the database.
+    pub fn code(self) -> i16 {
+        match self {
+            SeenOutcome::Processed => 1,
+            SeenOutcome::Conflict => 2,
+        }
+    }
+
+    /// The outcome a stored code stands for.
+    pub fn from_code(code: i64) -> Option<Self> {
+        match code {
+            1 => Some(SeenOutcome::Processed),
+            2 => Some(SeenOutcome::Conflict),
+            _ => None,
+        }
+    }
+}
+
+/// Where a log read starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogStart {
+    /// After this receive position (cursor form).
+    AfterSeq(i64),
+    /// After this receive time, skipping `offset` matching rows (the seed's
+    /// `last_sync`/`offset` form).
+    AfterTime {
+        /// Rows received strictly after this time.
+        since: Timestamp,
+        /// Matching rows to skip.
+        offset: u64,
+    },
+}
+
+/// A read of the change log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogQuery {
+    /// Where to start.
+    pub start: LogStart,
+    /// Read nothing past this position (the head read before the page).
+    pub up_to_seq: i64,
+    /// Which scopes to return.
+    pub scope: ScopeFilter,
+    /// Most rows to return.
+    pub limit: usize,
+}
+
+/// The server side of a store.
+///
+/// # Contract
+///
+/// - [`begin_push`](Self::begin_push) serialises push transactions against
+///   every other push on the same database, from every process: a second
+///   caller waits until the first commits or rolls back. So receive
+///   positions are taken in commit order and a reader that has seen the
+///   head at position `p` can see every row at or before `p`.
+/// - Dropping a [`PushTransaction`] without committing rolls it back;
+///   nothing of it stays.
+/// - [`read_log`](Self::read_log) returns rows in receive order and never
+///   past `up_to_seq`.
+#[async_trait]
+pub trait ServerStore: Send + Sync {
+    /// Creates or upgrades the schema for these entities (idempotent).
+    async fn migrate(&self, entities: &[&'static EntityDecl]) -> Result<(), StoreError>;
+
+    /// Starts a push transaction; see the contract.
+    async fn begin_push(&self) -> Result<Box<dyn PushTransaction>, StoreError>;
+
+    /// The last committed position of the change log.
+    async fn log_head(&self) -> Result<LogPosition, StoreError>;
+
+    /// A page of the change log.
+    async fn read_log(&self, query: &LogQuery) -> Result<Vec<LogEntry>, StoreError>;
+
+    /// How many rows match `query`, ignoring its limit and any offset.
+    async fn count_log(&self, query: &LogQuery) -> Result<u64, StoreError>;
+
+    /// The stored version of one record, if any.
+    async fn get_record(
+        &self,
+        entity: &'static EntityDecl,
+        id: Uuid,
+    ) -> Result<Option<Record>, StoreError>;
+}
+
+/// One push, in one database transaction.
+#[async_trait]
+pub trait PushTransaction: Send {
+    /// The log head when the transaction began (it cannot move until
+    /// commit, since pushes are serialised).
+    fn head(&self) -> LogPosition;
+
+    /// Which of these change ids were sorted before, and how.
+    async fn seen_changes(
+        &mut self,
+        ids: &[Uuid],
+    ) -> Result<HashMap<Uuid, SeenOutcome>, StoreError>;
+
+    /// The stored versions of these records (absent ids are left out).
+    async fn load_records(
+        &mut self,
+        entity: &'static EntityDecl,
+        ids: &[Uuid],
+    ) -> Result<Vec<Record>, StoreError>;
+
+    /// Inserts or replaces whole records of one entity.
+    async fn upsert_records(
+        &mut self,
+        entity: &'static EntityDecl,
+        records: &[Record],
+    ) -> Result<(), StoreError>;
+
+    /// Appends rows to the change log and moves the head to the last one.
+    async fn append_log(&mut self, entries: &[LogEntry]) -> Result<(), StoreError>;
+
+    /// Remembers how these change ids were sorted.
+    async fn remember_changes(&mut self, seen: &[(Uuid, SeenOutcome)]) -> Result<(), StoreError>;
+
+    /// Commits everything.
+    async fn commit(self: Box<Self>) -> Result<(), StoreError>;
+}

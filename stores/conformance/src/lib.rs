@@ -1,0 +1,69 @@
+//! # jcselect-store-conformance
+//!
+//! One suite, generic over any store, that every backend's tests run (as
+//! `object_store`'s integration module does): plain `pub async fn`s taking a
+//! freshly migrated store, and macros that turn them into one test each.
+//! A backend whose database is absent skips with a message.
+
+pub mod client;
+pub mod fixture;
+pub mod server;
+
+/// Expands to one `#[tokio::test]` per server-side suite function. `$make`
+/// is an async expression yielding `Option<Arc<dyn ServerStore>>` (a fresh,
+/// migrated store, or `None` to skip with a message).
+#[macro_export]
+macro_rules! server_suite {
+    ($make:expr) => {
+        $crate::server_suite!(@tests $make;
+            push_applies_a_batch_in_dependency_order,
+            every_bucket_of_the_protocol,
+            replaying_a_request_changes_nothing_and_answers_the_same,
+            tombstones_win_and_still_count_as_parents,
+            microsecond_timestamps_and_arabic_text_survive,
+            pulls_are_filtered_by_scope,
+            conflicts_and_duplicate_vote_marks_are_audited,
+            pulls_page_through_everything_in_both_forms,
+            a_late_offline_write_is_still_pulled,
+            readers_miss_nothing_under_concurrent_writers,
+            a_batch_that_fails_midway_leaves_nothing_behind,
+        );
+    };
+    (@tests $make:expr; $($name:ident),+ $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $name() {
+                match $make.await {
+                    Some(store) => $crate::server::$name(store).await,
+                    None => return,
+                }
+            }
+        )+
+    };
+}
+
+/// Expands to one `#[tokio::test]` per client-side suite function; `$make`
+/// yields `Option<Arc<dyn ClientStore>>`.
+#[macro_export]
+macro_rules! client_suite {
+    ($make:expr) => {
+        $crate::client_suite!(@tests $make;
+            local_writes_coalesce_in_the_outbox,
+            the_outbox_is_read_in_dependency_order,
+            the_outbox_life_cycle_follows_push_responses,
+            a_pulled_page_merges_under_the_conflict_rule,
+            a_failed_write_leaves_nothing_behind,
+        );
+    };
+    (@tests $make:expr; $($name:ident),+ $(,)?) => {
+        $(
+            #[tokio::test]
+            async fn $name() {
+                match $make.await {
+                    Some(store) => $crate::client::$name(store).await,
+                    None => return,
+                }
+            }
+        )+
+    };
+}

@@ -1,0 +1,18 @@
+//! # jcselect-store-sql
+//!
+//! The SQL every store sends, derived from entity declarations: one place
+//! that knows the table layout, so the SQLite, PostgreSQL and SQL Server
+//! backends differ only where their dialects do ([`Dialect`]). Pure text,
+//! no driver: each backend binds the values in the order documented on each
+//! builder.
+
+mod dialect;
+mod schema;
+mod statements;
+
+pub use dialect::Dialect;
+pub use schema::{
+    add_column, create_entity_table, create_indexes, create_support_tables, support_tables,
+    SCHEMA_VERSION,
+};
+pub use statements::*;

@@ -1,0 +1,242 @@
+//! Set-based statements. Each builder documents the values it expects to
+//! be bound, in order.
+
+use jcselect_sync::EntityDecl;
+
+use crate::dialect::Dialect;
+
+/// Columns of `sync_log`, in the order [`insert_log`] binds and
+/// [`read_log`] returns them.
+pub const LOG_COLUMNS: &str =
+    "receive_seq, received_at, change_id, entity_type, entity_id, operation, scope_id, data";
+const LOG_COLUMN_COUNT: usize = 8;
+
+fn placeholders(dialect: Dialect, first: usize, count: usize) -> String {
+    (first..first + count)
+        .map(|n| dialect.placeholder(n))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn value_rows(dialect: Dialect, rows: usize, columns: usize) -> String {
+    (0..rows)
+        .map(|row| format!("({})", placeholders(dialect, row * columns + 1, columns)))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn column_list(entity: &EntityDecl) -> String {
+    entity
+        .all_fields()
+        .map(|field| field.name)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// `SELECT` every column of the records with these ids. Binds `ids` UUIDs;
+/// returns columns in [`EntityDecl::all_fields`] order.
+pub fn select_records(dialect: Dialect, entity: &EntityDecl, ids: usize) -> String {
+    format!(
+        "SELECT {} FROM {} WHERE id IN ({})",
+        column_list(entity),
+        entity.table,
+        placeholders(dialect, 1, ids)
+    )
+}
+
+/// Inserts `rows` whole records, replacing those already there. Binds each
+/// row's values in [`EntityDecl::all_fields`] order, row after row.
+pub fn upsert_records(dialect: Dialect, entity: &EntityDecl, rows: usize) -> String {
+    let columns = column_list(entity);
+    let width = entity.field_count();
+    let updates = |prefix: &str| {
+        entity
+            .all_fields()
+            .filter(|field| field.name != "id")
+            .map(|field| format!("{0} = {prefix}.{0}", field.name))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    match dialect {
+        Dialect::MsSql => format!(
+            "MERGE INTO {table} WITH (HOLDLOCK) AS target USING (VALUES {values}) AS source ({columns}) \
+             ON target.id = source.id \
+             WHEN MATCHED THEN UPDATE SET {updates} \
+             WHEN NOT MATCHED THEN INSERT ({columns}) VALUES ({source_columns});",
+            table = entity.table,
+            values = value_rows(dialect, rows, width),
+            updates = updates("source"),
+            source_columns = entity
+                .all_fields()
+                .map(|field| format!("source.{}", field.name))
+                .collect::<Vec<_>>()
+                .join(", "),
+        ),
+        _ => format!(
+            "INSERT INTO {table} ({columns}) VALUES {values} ON CONFLICT (id) DO UPDATE SET {updates}",
+            table = entity.table,
+            values = value_rows(dialect, rows, width),
+            updates = updates("excluded"),
+        ),
+    }
+}
+
+/// Reads the change log's head. Binds nothing; returns
+/// `(last_seq, last_received_at)`.
+pub fn read_head(_dialect: Dialect) -> String {
+    "SELECT last_seq, last_received_at FROM sync_state WHERE id = 1".to_owned()
+}
+
+/// Reads the head and holds it (and so every other push) until commit.
+/// On SQLite the write lock of `BEGIN IMMEDIATE` does this already.
+pub fn lock_head(dialect: Dialect) -> String {
+    match dialect {
+        Dialect::Postgres => {
+            "SELECT last_seq, last_received_at FROM sync_state WHERE id = 1 FOR UPDATE".to_owned()
+        }
+        Dialect::MsSql => "SELECT last_seq, last_received_at FROM sync_state WITH (UPDLOCK, HOLDLOCK) WHERE id = 1"
+            .to_owned(),
+        Dialect::Sqlite => read_head(dialect),
+    }
+}
+
+/// Creates the head row when missing. Binds the creation time.
+pub fn init_head(dialect: Dialect) -> String {
+    let p = dialect.placeholder(1);
+    match dialect {
+        Dialect::MsSql => format!(
+            "IF NOT EXISTS (SELECT 1 FROM sync_state WHERE id = 1) \
+             INSERT INTO sync_state (id, last_seq, last_received_at) VALUES (1, 0, {p})"
+        ),
+        _ => format!(
+            "INSERT INTO sync_state (id, last_seq, last_received_at) VALUES (1, 0, {p}) \
+             ON CONFLICT (id) DO NOTHING"
+        ),
+    }
+}
+
+/// Moves the head. Binds `last_seq`, `last_received_at`.
+pub fn update_head(dialect: Dialect) -> String {
+    format!(
+        "UPDATE sync_state SET last_seq = {}, last_received_at = {} WHERE id = 1",
+        dialect.placeholder(1),
+        dialect.placeholder(2)
+    )
+}
+
+/// Which of these change ids were sorted before. Binds `ids` UUIDs;
+/// returns `(change_id, outcome)`.
+pub fn select_seen(dialect: Dialect, ids: usize) -> String {
+    format!(
+        "SELECT change_id, outcome FROM sync_seen_changes WHERE change_id IN ({})",
+        placeholders(dialect, 1, ids)
+    )
+}
+
+/// Remembers sorted change ids. Binds `(change_id, outcome)` per row.
+pub fn insert_seen(dialect: Dialect, rows: usize) -> String {
+    format!(
+        "INSERT INTO sync_seen_changes (change_id, outcome) VALUES {}",
+        value_rows(dialect, rows, 2)
+    )
+}
+
+/// Appends log rows. Binds [`LOG_COLUMNS`] per row.
+pub fn insert_log(dialect: Dialect, rows: usize) -> String {
+    format!(
+        "INSERT INTO sync_log ({LOG_COLUMNS}) VALUES {}",
+        value_rows(dialect, rows, LOG_COLUMN_COUNT)
+    )
+}
+
+/// Rows per [`insert_log`] statement.
+pub fn log_rows_per_statement(dialect: Dialect) -> usize {
+    dialect.rows_per_statement(LOG_COLUMN_COUNT)
+}
+
+/// Where a log read starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFrom {
+    /// After a receive position: binds it (an integer).
+    Seq,
+    /// After a receive time: binds it (a timestamp).
+    Time,
+}
+
+/// The `WHERE` of a log read: binds the start, the `up_to_seq`, then `pens`
+/// UUIDs when `pens` is `Some`.
+fn log_filter(dialect: Dialect, from: LogFrom, pens: Option<usize>) -> String {
+    let start = match from {
+        LogFrom::Seq => "receive_seq",
+        LogFrom::Time => "received_at",
+    };
+    let mut filter = format!(
+        "{start} > {} AND receive_seq <= {}",
+        dialect.placeholder(1),
+        dialect.placeholder(2)
+    );
+    match pens {
+        None => {}
+        Some(0) => filter.push_str(" AND scope_id IS NULL"),
+        Some(count) => filter.push_str(&format!(
+            " AND (scope_id IS NULL OR scope_id IN ({}))",
+            placeholders(dialect, 3, count)
+        )),
+    }
+    filter
+}
+
+/// A page of the log in receive order; see `log_filter` for the binds.
+/// Returns [`LOG_COLUMNS`].
+pub fn read_log(
+    dialect: Dialect,
+    from: LogFrom,
+    pens: Option<usize>,
+    limit: usize,
+    offset: u64,
+) -> String {
+    format!(
+        "SELECT {LOG_COLUMNS} FROM sync_log WHERE {} ORDER BY receive_seq{}",
+        log_filter(dialect, from, pens),
+        dialect.limit_offset(limit, offset)
+    )
+}
+
+/// How many log rows a read would see without limit and offset.
+pub fn count_log(dialect: Dialect, from: LogFrom, pens: Option<usize>) -> String {
+    format!(
+        "SELECT COUNT(*) FROM sync_log WHERE {}",
+        log_filter(dialect, from, pens)
+    )
+}
+
+/// Records that the schema reached a version. Binds version, time,
+/// description.
+pub fn insert_schema_version(dialect: Dialect) -> String {
+    let values = placeholders(dialect, 1, 3);
+    match dialect {
+        Dialect::MsSql => format!(
+            "IF NOT EXISTS (SELECT 1 FROM sync_schema_versions WHERE version = {p1}) \
+             INSERT INTO sync_schema_versions (version, applied_at, description) VALUES ({values})",
+            p1 = dialect.placeholder(1)
+        ),
+        _ => format!(
+            "INSERT INTO sync_schema_versions (version, applied_at, description) VALUES ({values}) \
+             ON CONFLICT (version) DO NOTHING"
+        ),
+    }
+}
+
+/// The columns an existing table has. Binds the table name; returns one
+/// column name per row.
+pub fn table_columns(dialect: Dialect) -> String {
+    match dialect {
+        Dialect::Sqlite => "SELECT name FROM pragma_table_info(?1)".to_owned(),
+        Dialect::Postgres => "SELECT column_name::text FROM information_schema.columns \
+                              WHERE table_schema = current_schema() AND table_name = $1"
+            .to_owned(),
+        Dialect::MsSql => {
+            "SELECT COLUMN_NAME FROM INFORMATION_SCHEMA.COLUMNS WHERE TABLE_NAME = @P1".to_owned()
+        }
+    }
+}

@@ -1,0 +1,85 @@
+//! Opening a SQLite database.
+
+use std::str::FromStr;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use jcselect_sync::store::StoreError;
+use jcselect_sync::EntityDecl;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::SqlitePool;
+
+use crate::codec::backend;
+
+/// A SQLite database used as a jcselect-sync store.
+#[derive(Clone)]
+pub struct SqliteStore {
+    pub(crate) pool: SqlitePool,
+    /// The entities given to `migrate`, parents first.
+    pub(crate) entities: Arc<RwLock<Vec<&'static EntityDecl>>>,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore").finish_non_exhaustive()
+    }
+}
+
+impl SqliteStore {
+    /// Opens (creating when missing) the database at `url`:
+    /// `sqlite://PATH` (relative or absolute), `sqlite:PATH`, or a plain
+    /// path.
+    pub async fn open(url: &str) -> Result<Self, StoreError> {
+        let path = url
+            .strip_prefix("sqlite://")
+            .or_else(|| url.strip_prefix("sqlite:"))
+            .unwrap_or(url);
+        if path.is_empty() {
+            return Err(StoreError::Config {
+                store: "sqlite",
+                message: format!("{url:?} names no database file"),
+            });
+        }
+        let options = SqliteConnectOptions::from_str("sqlite:")
+            .map_err(backend)?
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            // an acknowledged push must survive a power cut, not only a kill
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(Duration::from_secs(30))
+            .foreign_keys(false);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(8)
+            .connect_with(options)
+            .await
+            .map_err(|error| StoreError::Config {
+                store: "sqlite",
+                message: format!("cannot open {path:?}: {error}"),
+            })?;
+        tracing::info!(path, "sqlite store open");
+        Ok(SqliteStore {
+            pool,
+            entities: Arc::default(),
+        })
+    }
+
+    /// Closes every connection (waits for those in use).
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    pub(crate) fn entity(&self, name: &str) -> Result<&'static EntityDecl, StoreError> {
+        self.entities
+            .read()
+            .expect("entity list lock")
+            .iter()
+            .copied()
+            .find(|decl| decl.name == name)
+            .ok_or_else(|| StoreError::Corrupt {
+                store: "sqlite",
+                table: "sync_outbox",
+                message: format!("entity type {name:?} is not one this store was migrated for"),
+            })
+    }
+}

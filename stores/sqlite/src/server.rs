@@ -1,0 +1,239 @@
+//! The server side: push transactions and the change log.
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use jcselect_store_sql::{self as sql, Dialect, LogFrom};
+use jcselect_sync::auth::ScopeFilter;
+use jcselect_sync::record::Record;
+use jcselect_sync::store::{
+    LogEntry, LogPosition, LogQuery, LogStart, PushTransaction, SeenOutcome, ServerStore,
+    StoreError,
+};
+use jcselect_sync::wire::Operation;
+use jcselect_sync::EntityDecl;
+use sqlx::sqlite::SqliteRow;
+use sqlx::{Row, SqliteConnection};
+use uuid::Uuid;
+
+use crate::codec::{backend, corrupt, parse_timestamp, parse_uuid, SqliteQuery};
+use crate::config::SqliteStore;
+use crate::tx::{begin_immediate, SqliteTx};
+
+const DIALECT: Dialect = Dialect::Sqlite;
+
+async fn read_head(conn: &mut SqliteConnection) -> Result<LogPosition, StoreError> {
+    let row = sqlx::query(&sql::read_head(DIALECT))
+        .fetch_optional(conn)
+        .await
+        .map_err(backend)?
+        .ok_or_else(|| corrupt("sync_state", "no head row; was the store migrated?".into()))?;
+    Ok(LogPosition {
+        receive_seq: row.get(0),
+        received_at: parse_timestamp("sync_state", &row.get::<String, _>(1))?,
+    })
+}
+
+fn operation_text(operation: Operation) -> &'static str {
+    match operation {
+        Operation::Insert => "INSERT",
+        Operation::Update => "UPDATE",
+    }
+}
+
+fn bind_log_filter<'q>(mut query: SqliteQuery<'q>, log: &LogQuery) -> SqliteQuery<'q> {
+    query = match log.start {
+        LogStart::AfterSeq(seq) => query.bind(seq),
+        LogStart::AfterTime { since, .. } => query.bind(since.to_string()),
+    };
+    query = query.bind(log.up_to_seq);
+    if let ScopeFilter::GlobalAnd(pens) = &log.scope {
+        for pen in pens {
+            query = query.bind(pen.to_string());
+        }
+    }
+    query
+}
+
+fn log_shape(log: &LogQuery) -> (LogFrom, Option<usize>, u64) {
+    let (from, offset) = match log.start {
+        LogStart::AfterSeq(_) => (LogFrom::Seq, 0),
+        LogStart::AfterTime { offset, .. } => (LogFrom::Time, offset),
+    };
+    let pens = match &log.scope {
+        ScopeFilter::All => None,
+        ScopeFilter::GlobalAnd(pens) => Some(pens.len()),
+    };
+    (from, pens, offset)
+}
+
+fn decode_log_row(row: &SqliteRow) -> Result<LogEntry, StoreError> {
+    const TABLE: &str = "sync_log";
+    let scope: Option<String> = row.get(6);
+    Ok(LogEntry {
+        receive_seq: row.get(0),
+        received_at: parse_timestamp(TABLE, &row.get::<String, _>(1))?,
+        change_id: parse_uuid(TABLE, &row.get::<String, _>(2))?,
+        entity_type: row.get(3),
+        entity_id: parse_uuid(TABLE, &row.get::<String, _>(4))?,
+        operation: match row.get::<String, _>(5).as_str() {
+            "INSERT" => Operation::Insert,
+            _ => Operation::Update,
+        },
+        scope: scope.map(|text| parse_uuid(TABLE, &text)).transpose()?,
+        data: row.get(7),
+    })
+}
+
+#[async_trait]
+impl ServerStore for SqliteStore {
+    async fn migrate(&self, entities: &[&'static EntityDecl]) -> Result<(), StoreError> {
+        self.migrate_schema(entities).await
+    }
+
+    async fn begin_push(&self) -> Result<Box<dyn PushTransaction>, StoreError> {
+        let mut tx = begin_immediate(self).await?;
+        tx.head = read_head(&mut tx.tx).await?;
+        Ok(Box::new(tx))
+    }
+
+    async fn log_head(&self) -> Result<LogPosition, StoreError> {
+        let mut conn = self.pool.acquire().await.map_err(backend)?;
+        read_head(&mut conn).await
+    }
+
+    async fn read_log(&self, log: &LogQuery) -> Result<Vec<LogEntry>, StoreError> {
+        let (from, pens, offset) = log_shape(log);
+        let text = sql::read_log(
+            DIALECT,
+            from,
+            pens,
+            log.limit.min(i64::MAX as usize),
+            offset,
+        );
+        let rows = bind_log_filter(sqlx::query(&text), log)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(backend)?;
+        rows.iter().map(decode_log_row).collect()
+    }
+
+    async fn count_log(&self, log: &LogQuery) -> Result<u64, StoreError> {
+        let (from, pens, _) = log_shape(log);
+        let text = sql::count_log(DIALECT, from, pens);
+        let count: i64 = bind_log_filter(sqlx::query(&text), log)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(backend)?
+            .get(0);
+        Ok(count.max(0) as u64)
+    }
+
+    async fn get_record(
+        &self,
+        entity: &'static EntityDecl,
+        id: Uuid,
+    ) -> Result<Option<Record>, StoreError> {
+        let mut tx = SqliteTx {
+            tx: self.pool.begin().await.map_err(backend)?,
+            store: self.clone(),
+            head: LogPosition {
+                receive_seq: 0,
+                received_at: jcselect_sync::Timestamp::MIN,
+            },
+        };
+        Ok(tx.load(entity, &[id]).await?.pop())
+    }
+}
+
+#[async_trait]
+impl PushTransaction for SqliteTx {
+    fn head(&self) -> LogPosition {
+        self.head
+    }
+
+    async fn seen_changes(
+        &mut self,
+        ids: &[Uuid],
+    ) -> Result<HashMap<Uuid, SeenOutcome>, StoreError> {
+        let mut seen = HashMap::new();
+        for chunk in ids.chunks(DIALECT.max_parameters()) {
+            let text = sql::select_seen(DIALECT, chunk.len());
+            let mut query = sqlx::query(&text);
+            for id in chunk {
+                query = query.bind(id.to_string());
+            }
+            for row in query.fetch_all(&mut *self.tx).await.map_err(backend)? {
+                let id = parse_uuid("sync_seen_changes", &row.get::<String, _>(0))?;
+                let outcome = SeenOutcome::from_code(row.get(1))
+                    .ok_or_else(|| corrupt("sync_seen_changes", "unknown outcome".into()))?;
+                seen.insert(id, outcome);
+            }
+        }
+        Ok(seen)
+    }
+
+    async fn load_records(
+        &mut self,
+        entity: &'static EntityDecl,
+        ids: &[Uuid],
+    ) -> Result<Vec<Record>, StoreError> {
+        self.load(entity, ids).await
+    }
+
+    async fn upsert_records(
+        &mut self,
+        entity: &'static EntityDecl,
+        records: &[Record],
+    ) -> Result<(), StoreError> {
+        self.upsert(entity, records).await
+    }
+
+    async fn append_log(&mut self, entries: &[LogEntry]) -> Result<(), StoreError> {
+        for chunk in entries.chunks(sql::log_rows_per_statement(DIALECT)) {
+            let text = sql::insert_log(DIALECT, chunk.len());
+            let mut query = sqlx::query(&text);
+            for entry in chunk {
+                query = query
+                    .bind(entry.receive_seq)
+                    .bind(entry.received_at.to_string())
+                    .bind(entry.change_id.to_string())
+                    .bind(entry.entity_type.clone())
+                    .bind(entry.entity_id.to_string())
+                    .bind(operation_text(entry.operation))
+                    .bind(entry.scope.map(|pen| pen.to_string()))
+                    .bind(entry.data.clone());
+            }
+            query.execute(&mut *self.tx).await.map_err(backend)?;
+        }
+        if let Some(last) = entries.last() {
+            sqlx::query(&sql::update_head(DIALECT))
+                .bind(last.receive_seq)
+                .bind(last.received_at.to_string())
+                .execute(&mut *self.tx)
+                .await
+                .map_err(backend)?;
+            self.head = LogPosition {
+                receive_seq: last.receive_seq,
+                received_at: last.received_at,
+            };
+        }
+        Ok(())
+    }
+
+    async fn remember_changes(&mut self, seen: &[(Uuid, SeenOutcome)]) -> Result<(), StoreError> {
+        for chunk in seen.chunks(DIALECT.rows_per_statement(2)) {
+            let text = sql::insert_seen(DIALECT, chunk.len());
+            let mut query = sqlx::query(&text);
+            for (id, outcome) in chunk {
+                query = query.bind(id.to_string()).bind(outcome.code());
+            }
+            query.execute(&mut *self.tx).await.map_err(backend)?;
+        }
+        Ok(())
+    }
+
+    async fn commit(self: Box<Self>) -> Result<(), StoreError> {
+        SqliteTx::commit(*self).await
+    }
+}

@@ -1,0 +1,82 @@
+//! One SQLite transaction, shared by the server's push and the client's
+//! writes: set-based loads and upserts of records.
+
+use jcselect_store_sql::{self as sql, Dialect};
+use jcselect_sync::record::Record;
+use jcselect_sync::store::{LogPosition, StoreError};
+use jcselect_sync::EntityDecl;
+use sqlx::{Sqlite, Transaction};
+use uuid::Uuid;
+
+use crate::codec::{backend, bind, decode_record};
+use crate::config::SqliteStore;
+
+const DIALECT: Dialect = Dialect::Sqlite;
+
+/// An open transaction.
+pub(crate) struct SqliteTx {
+    pub(crate) tx: Transaction<'static, Sqlite>,
+    pub(crate) store: SqliteStore,
+    pub(crate) head: LogPosition,
+}
+
+impl SqliteTx {
+    pub(crate) async fn load(
+        &mut self,
+        entity: &'static EntityDecl,
+        ids: &[Uuid],
+    ) -> Result<Vec<Record>, StoreError> {
+        let mut records = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(DIALECT.max_parameters()) {
+            let text = sql::select_records(DIALECT, entity, chunk.len());
+            let mut query = sqlx::query(&text);
+            for id in chunk {
+                query = query.bind(id.to_string());
+            }
+            for row in query.fetch_all(&mut *self.tx).await.map_err(backend)? {
+                records.push(decode_record(entity, &row)?);
+            }
+        }
+        Ok(records)
+    }
+
+    pub(crate) async fn upsert(
+        &mut self,
+        entity: &'static EntityDecl,
+        records: &[Record],
+    ) -> Result<(), StoreError> {
+        for chunk in records.chunks(DIALECT.rows_per_statement(entity.field_count())) {
+            let text = sql::upsert_records(DIALECT, entity, chunk.len());
+            let mut query = sqlx::query(&text);
+            for record in chunk {
+                for value in record.values() {
+                    query = bind(query, value);
+                }
+            }
+            query.execute(&mut *self.tx).await.map_err(backend)?;
+        }
+        Ok(())
+    }
+
+    pub(crate) async fn commit(self) -> Result<(), StoreError> {
+        self.tx.commit().await.map_err(backend)
+    }
+}
+
+/// Starts a transaction holding SQLite's write lock from its first
+/// statement, so that concurrent writers queue instead of failing midway.
+pub(crate) async fn begin_immediate(store: &SqliteStore) -> Result<SqliteTx, StoreError> {
+    let tx = store
+        .pool
+        .begin_with("BEGIN IMMEDIATE")
+        .await
+        .map_err(backend)?;
+    Ok(SqliteTx {
+        tx,
+        store: store.clone(),
+        head: LogPosition {
+            receive_seq: 0,
+            received_at: jcselect_sync::Timestamp::MIN,
+        },
+    })
+}
