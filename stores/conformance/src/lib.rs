@@ -10,8 +10,9 @@ pub mod fixture;
 pub mod server;
 
 /// Expands to one `#[tokio::test]` per server-side suite function. `$make`
-/// is an async expression yielding `Option<Arc<dyn ServerStore>>` (a fresh,
-/// migrated store, or `None` to skip with a message).
+/// is an async expression yielding `Option<(Arc<dyn ServerStore>, guard)>`:
+/// a fresh, migrated store and a value dropped when the test ends (which
+/// removes the test's database), or `None` to skip with a message.
 #[macro_export]
 macro_rules! server_suite {
     ($make:expr) => {
@@ -33,9 +34,9 @@ macro_rules! server_suite {
         $(
             #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
             async fn $name() {
-                match $make.await {
-                    Some(store) => $crate::server::$name(store).await,
-                    None => return,
+                if let Some((store, guard)) = $make.await {
+                    $crate::server::$name(store).await;
+                    drop(guard);
                 }
             }
         )+
@@ -43,7 +44,7 @@ macro_rules! server_suite {
 }
 
 /// Expands to one `#[tokio::test]` per client-side suite function; `$make`
-/// yields `Option<Arc<dyn ClientStore>>`.
+/// yields `Option<(Arc<dyn ClientStore>, guard)>`.
 #[macro_export]
 macro_rules! client_suite {
     ($make:expr) => {
@@ -59,9 +60,9 @@ macro_rules! client_suite {
         $(
             #[tokio::test]
             async fn $name() {
-                match $make.await {
-                    Some(store) => $crate::client::$name(store).await,
-                    None => return,
+                if let Some((store, guard)) = $make.await {
+                    $crate::client::$name(store).await;
+                    drop(guard);
                 }
             }
         )+

@@ -1,7 +1,7 @@
 //! Set-based statements. Each builder documents the values it expects to
 //! be bound, in order.
 
-use jcselect_sync::EntityDecl;
+use jcselect_sync::{EntityDecl, FieldType};
 
 use crate::dialect::Dialect;
 
@@ -21,6 +21,29 @@ fn placeholders(dialect: Dialect, first: usize, count: usize) -> String {
 fn value_rows(dialect: Dialect, rows: usize, columns: usize) -> String {
     (0..rows)
         .map(|row| format!("({})", placeholders(dialect, row * columns + 1, columns)))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Value rows for whole records: like [`value_rows`], with the casts a
+/// dialect needs to read text as a typed column (PostgreSQL's `json`).
+fn record_rows(dialect: Dialect, entity: &EntityDecl, rows: usize) -> String {
+    let width = entity.field_count();
+    (0..rows)
+        .map(|row| {
+            let values: Vec<String> = entity
+                .all_fields()
+                .enumerate()
+                .map(|(column, field)| {
+                    let placeholder = dialect.placeholder(row * width + column + 1);
+                    match (dialect, field.ty) {
+                        (Dialect::Postgres, FieldType::Json) => format!("{placeholder}::json"),
+                        _ => placeholder,
+                    }
+                })
+                .collect();
+            format!("({})", values.join(", "))
+        })
         .collect::<Vec<_>>()
         .join(", ")
 }
@@ -48,7 +71,6 @@ pub fn select_records(dialect: Dialect, entity: &EntityDecl, ids: usize) -> Stri
 /// row's values in [`EntityDecl::all_fields`] order, row after row.
 pub fn upsert_records(dialect: Dialect, entity: &EntityDecl, rows: usize) -> String {
     let columns = column_list(entity);
-    let width = entity.field_count();
     let updates = |prefix: &str| {
         entity
             .all_fields()
@@ -64,7 +86,7 @@ pub fn upsert_records(dialect: Dialect, entity: &EntityDecl, rows: usize) -> Str
              WHEN MATCHED THEN UPDATE SET {updates} \
              WHEN NOT MATCHED THEN INSERT ({columns}) VALUES ({source_columns});",
             table = entity.table,
-            values = value_rows(dialect, rows, width),
+            values = record_rows(dialect, entity, rows),
             updates = updates("source"),
             source_columns = entity
                 .all_fields()
@@ -75,7 +97,7 @@ pub fn upsert_records(dialect: Dialect, entity: &EntityDecl, rows: usize) -> Str
         _ => format!(
             "INSERT INTO {table} ({columns}) VALUES {values} ON CONFLICT (id) DO UPDATE SET {updates}",
             table = entity.table,
-            values = value_rows(dialect, rows, width),
+            values = record_rows(dialect, entity, rows),
             updates = updates("excluded"),
         ),
     }

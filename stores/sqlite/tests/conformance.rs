@@ -1,12 +1,22 @@
 //! The conformance suite on SQLite (always runs): a fresh database file per
-//! test in a temporary directory.
+//! test in a temporary directory, removed when the test ends.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use jcselect_store_sqlite::SqliteStore;
 use jcselect_sync::store::{ClientStore, ServerStore};
 
-async fn fresh() -> SqliteStore {
+/// Removes the test's directory when dropped.
+struct TempDir(PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+async fn fresh() -> (SqliteStore, TempDir) {
     let dir = std::env::temp_dir().join(format!("jcselect-sqlite-{}", uuid::Uuid::new_v4()));
     std::fs::create_dir_all(&dir).unwrap();
     let store = SqliteStore::open(&format!("sqlite://{}", dir.join("store.db").display()))
@@ -14,15 +24,17 @@ async fn fresh() -> SqliteStore {
         .unwrap();
     let entities: Vec<_> = jcselect_entities::registry().unwrap().entities().collect();
     ServerStore::migrate(&store, &entities).await.unwrap();
-    store
+    (store, TempDir(dir))
 }
 
-async fn server() -> Option<Arc<dyn ServerStore>> {
-    Some(Arc::new(fresh().await))
+async fn server() -> Option<(Arc<dyn ServerStore>, TempDir)> {
+    let (store, dir) = fresh().await;
+    Some((Arc::new(store), dir))
 }
 
-async fn client() -> Option<Arc<dyn ClientStore>> {
-    Some(Arc::new(fresh().await))
+async fn client() -> Option<(Arc<dyn ClientStore>, TempDir)> {
+    let (store, dir) = fresh().await;
+    Some((Arc::new(store), dir))
 }
 
 mod server_side {

@@ -1,0 +1,266 @@
+//! The server side: push transactions and the change log.
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use jcselect_store_sql::{self as sql, Dialect, LogFrom};
+use jcselect_sync::auth::ScopeFilter;
+use jcselect_sync::record::Record;
+use jcselect_sync::store::{
+    LogEntry, LogPosition, LogQuery, LogStart, PushTransaction, SeenOutcome, ServerStore,
+    StoreError,
+};
+use jcselect_sync::wire::Operation;
+use jcselect_sync::EntityDecl;
+use sqlx::postgres::PgRow;
+use sqlx::{PgConnection, Postgres, Row, Transaction};
+use uuid::Uuid;
+
+use crate::codec::{backend, bind, corrupt, decode_record, timestamp, PgQuery};
+use crate::config::PgStore;
+
+const DIALECT: Dialect = Dialect::Postgres;
+
+fn decode_head(row: Option<PgRow>) -> Result<LogPosition, StoreError> {
+    let row =
+        row.ok_or_else(|| corrupt("sync_state", "no head row; was the store migrated?".into()))?;
+    Ok(LogPosition {
+        receive_seq: row.get(0),
+        received_at: timestamp("sync_state", row.get(1))?,
+    })
+}
+
+async fn load(
+    conn: &mut PgConnection,
+    entity: &'static EntityDecl,
+    ids: &[Uuid],
+) -> Result<Vec<Record>, StoreError> {
+    let mut records = Vec::with_capacity(ids.len());
+    for chunk in ids.chunks(DIALECT.max_parameters()) {
+        let text = sql::select_records(DIALECT, entity, chunk.len());
+        let mut query = sqlx::query(&text);
+        for id in chunk {
+            query = query.bind(*id);
+        }
+        for row in query.fetch_all(&mut *conn).await.map_err(backend)? {
+            records.push(decode_record(entity, &row)?);
+        }
+    }
+    Ok(records)
+}
+
+fn bind_log_filter<'q>(mut query: PgQuery<'q>, log: &LogQuery) -> PgQuery<'q> {
+    query = match log.start {
+        LogStart::AfterSeq(seq) => query.bind(seq),
+        LogStart::AfterTime { since, .. } => query.bind(since.to_datetime()),
+    };
+    query = query.bind(log.up_to_seq);
+    if let ScopeFilter::GlobalAnd(pens) = &log.scope {
+        for pen in pens {
+            query = query.bind(*pen);
+        }
+    }
+    query
+}
+
+fn log_shape(log: &LogQuery) -> (LogFrom, Option<usize>, u64) {
+    let (from, offset) = match log.start {
+        LogStart::AfterSeq(_) => (LogFrom::Seq, 0),
+        LogStart::AfterTime { offset, .. } => (LogFrom::Time, offset),
+    };
+    let pens = match &log.scope {
+        ScopeFilter::All => None,
+        ScopeFilter::GlobalAnd(pens) => Some(pens.len()),
+    };
+    (from, pens, offset)
+}
+
+fn decode_log_row(row: &PgRow) -> Result<LogEntry, StoreError> {
+    Ok(LogEntry {
+        receive_seq: row.get(0),
+        received_at: timestamp("sync_log", row.get::<DateTime<Utc>, _>(1))?,
+        change_id: row.get(2),
+        entity_type: row.get(3),
+        entity_id: row.get(4),
+        operation: match row.get::<String, _>(5).as_str() {
+            "INSERT" => Operation::Insert,
+            _ => Operation::Update,
+        },
+        scope: row.get(6),
+        data: row.get(7),
+    })
+}
+
+/// One push transaction, holding the head row's lock until it ends.
+struct PgPush {
+    tx: Transaction<'static, Postgres>,
+    head: LogPosition,
+}
+
+#[async_trait]
+impl ServerStore for PgStore {
+    async fn migrate(&self, entities: &[&'static EntityDecl]) -> Result<(), StoreError> {
+        self.migrate_schema(entities).await
+    }
+
+    async fn begin_push(&self) -> Result<Box<dyn PushTransaction>, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(backend)?;
+        let head = decode_head(
+            sqlx::query(&sql::lock_head(DIALECT))
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(backend)?,
+        )?;
+        Ok(Box::new(PgPush { tx, head }))
+    }
+
+    async fn log_head(&self) -> Result<LogPosition, StoreError> {
+        decode_head(
+            sqlx::query(&sql::read_head(DIALECT))
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(backend)?,
+        )
+    }
+
+    async fn read_log(&self, log: &LogQuery) -> Result<Vec<LogEntry>, StoreError> {
+        let (from, pens, offset) = log_shape(log);
+        let text = sql::read_log(
+            DIALECT,
+            from,
+            pens,
+            log.limit.min(i64::MAX as usize),
+            offset,
+        );
+        let rows = bind_log_filter(sqlx::query(&text), log)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(backend)?;
+        rows.iter().map(decode_log_row).collect()
+    }
+
+    async fn count_log(&self, log: &LogQuery) -> Result<u64, StoreError> {
+        let (from, pens, _) = log_shape(log);
+        let text = sql::count_log(DIALECT, from, pens);
+        let count: i64 = bind_log_filter(sqlx::query(&text), log)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(backend)?
+            .get(0);
+        Ok(count.max(0) as u64)
+    }
+
+    async fn get_record(
+        &self,
+        entity: &'static EntityDecl,
+        id: Uuid,
+    ) -> Result<Option<Record>, StoreError> {
+        let mut conn = self.pool.acquire().await.map_err(backend)?;
+        Ok(load(&mut conn, entity, &[id]).await?.pop())
+    }
+}
+
+#[async_trait]
+impl PushTransaction for PgPush {
+    fn head(&self) -> LogPosition {
+        self.head
+    }
+
+    async fn seen_changes(
+        &mut self,
+        ids: &[Uuid],
+    ) -> Result<HashMap<Uuid, SeenOutcome>, StoreError> {
+        let mut seen = HashMap::new();
+        for chunk in ids.chunks(DIALECT.max_parameters()) {
+            let text = sql::select_seen(DIALECT, chunk.len());
+            let mut query = sqlx::query(&text);
+            for id in chunk {
+                query = query.bind(*id);
+            }
+            for row in query.fetch_all(&mut *self.tx).await.map_err(backend)? {
+                let outcome = SeenOutcome::from_code(i64::from(row.get::<i16, _>(1)))
+                    .ok_or_else(|| corrupt("sync_seen_changes", "unknown outcome".into()))?;
+                seen.insert(row.get::<Uuid, _>(0), outcome);
+            }
+        }
+        Ok(seen)
+    }
+
+    async fn load_records(
+        &mut self,
+        entity: &'static EntityDecl,
+        ids: &[Uuid],
+    ) -> Result<Vec<Record>, StoreError> {
+        load(&mut self.tx, entity, ids).await
+    }
+
+    async fn upsert_records(
+        &mut self,
+        entity: &'static EntityDecl,
+        records: &[Record],
+    ) -> Result<(), StoreError> {
+        for chunk in records.chunks(DIALECT.rows_per_statement(entity.field_count())) {
+            let text = sql::upsert_records(DIALECT, entity, chunk.len());
+            let mut query = sqlx::query(&text);
+            for record in chunk {
+                for (value, field) in record.values().iter().zip(entity.all_fields()) {
+                    query = bind(query, value, field.ty);
+                }
+            }
+            query.execute(&mut *self.tx).await.map_err(backend)?;
+        }
+        Ok(())
+    }
+
+    async fn append_log(&mut self, entries: &[LogEntry]) -> Result<(), StoreError> {
+        for chunk in entries.chunks(sql::log_rows_per_statement(DIALECT)) {
+            let text = sql::insert_log(DIALECT, chunk.len());
+            let mut query = sqlx::query(&text);
+            for entry in chunk {
+                query = query
+                    .bind(entry.receive_seq)
+                    .bind(entry.received_at.to_datetime())
+                    .bind(entry.change_id)
+                    .bind(entry.entity_type.clone())
+                    .bind(entry.entity_id)
+                    .bind(match entry.operation {
+                        Operation::Insert => "INSERT",
+                        Operation::Update => "UPDATE",
+                    })
+                    .bind(entry.scope)
+                    .bind(entry.data.clone());
+            }
+            query.execute(&mut *self.tx).await.map_err(backend)?;
+        }
+        if let Some(last) = entries.last() {
+            sqlx::query(&sql::update_head(DIALECT))
+                .bind(last.receive_seq)
+                .bind(last.received_at.to_datetime())
+                .execute(&mut *self.tx)
+                .await
+                .map_err(backend)?;
+            self.head = LogPosition {
+                receive_seq: last.receive_seq,
+                received_at: last.received_at,
+            };
+        }
+        Ok(())
+    }
+
+    async fn remember_changes(&mut self, seen: &[(Uuid, SeenOutcome)]) -> Result<(), StoreError> {
+        for chunk in seen.chunks(DIALECT.rows_per_statement(2)) {
+            let text = sql::insert_seen(DIALECT, chunk.len());
+            let mut query = sqlx::query(&text);
+            for (id, outcome) in chunk {
+                query = query.bind(*id).bind(outcome.code());
+            }
+            query.execute(&mut *self.tx).await.map_err(backend)?;
+        }
+        Ok(())
+    }
+
+    async fn commit(self: Box<Self>) -> Result<(), StoreError> {
+        self.tx.commit().await.map_err(backend)
+    }
+}
