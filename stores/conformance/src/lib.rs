@@ -5,6 +5,9 @@
 //! freshly migrated store, and macros that turn them into one test each.
 //! A backend whose database is absent skips with a message.
 
+use std::io::Write;
+use std::sync::Once;
+
 pub mod client;
 pub mod fixture;
 pub mod server;
@@ -67,4 +70,16 @@ macro_rules! client_suite {
             }
         )+
     };
+}
+
+/// Says once per test binary, past the test harness's output capture, that
+/// a backend's suite was skipped and which variable would run it.
+pub fn announce_skip(variable: &str, backend: &str) {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        let _ = writeln!(
+            std::io::stderr(),
+            "SKIPPED: the {backend} conformance suite did not run: {variable} is not set"
+        );
+    });
 }

@@ -80,8 +80,10 @@ pub fn upsert_records(dialect: Dialect, entity: &EntityDecl, rows: usize) -> Str
             .join(", ")
     };
     match dialect {
+        // No HOLDLOCK hint: every write runs inside a push that holds the
+        // head row's update lock, so no two MERGEs of a table ever race.
         Dialect::MsSql => format!(
-            "MERGE INTO {table} WITH (HOLDLOCK) AS target USING (VALUES {values}) AS source ({columns}) \
+            "MERGE INTO {table} AS target USING (VALUES {values}) AS source ({columns}) \
              ON target.id = source.id \
              WHEN MATCHED THEN UPDATE SET {updates} \
              WHEN NOT MATCHED THEN INSERT ({columns}) VALUES ({source_columns});",

@@ -1,0 +1,326 @@
+//! The server side: push transactions and the change log.
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use chrono::NaiveDateTime;
+use jcselect_store_sql::{self as sql, LogFrom};
+use jcselect_sync::auth::ScopeFilter;
+use jcselect_sync::record::Record;
+use jcselect_sync::store::{
+    LogEntry, LogPosition, LogQuery, LogStart, PushTransaction, SeenOutcome, ServerStore,
+    StoreError,
+};
+use jcselect_sync::wire::Operation;
+use jcselect_sync::EntityDecl;
+use tiberius::{Query, Row};
+use uuid::Uuid;
+
+use crate::codec::{backend, bind, corrupt, datetime, decode_record, pool, timestamp};
+use crate::config::{Connection, Manager, MssqlStore};
+use crate::statements::{record_rows_per_statement, BEGIN, COMMIT, DIALECT, ROLLBACK_IF_OPEN};
+
+async fn fetch(conn: &mut Connection, query: Query<'_>) -> Result<Vec<Row>, StoreError> {
+    query
+        .query(conn)
+        .await
+        .map_err(backend)?
+        .into_first_result()
+        .await
+        .map_err(backend)
+}
+
+fn decode_head(rows: Vec<Row>) -> Result<LogPosition, StoreError> {
+    let row = rows
+        .into_iter()
+        .next()
+        .ok_or_else(|| corrupt("sync_state", "no head row; was the store migrated?".into()))?;
+    let bad = |error: tiberius::error::Error| corrupt("sync_state", error.to_string());
+    Ok(LogPosition {
+        receive_seq: row.try_get::<i64, _>(0).map_err(bad)?.unwrap_or(0),
+        received_at: timestamp(
+            "sync_state",
+            row.try_get::<NaiveDateTime, _>(1)
+                .map_err(bad)?
+                .ok_or_else(|| corrupt("sync_state", "no time".into()))?,
+        )?,
+    })
+}
+
+async fn load(
+    conn: &mut Connection,
+    entity: &'static EntityDecl,
+    ids: &[Uuid],
+) -> Result<Vec<Record>, StoreError> {
+    let mut records = Vec::with_capacity(ids.len());
+    for chunk in ids.chunks(DIALECT.max_parameters()) {
+        let mut query = Query::new(sql::select_records(DIALECT, entity, chunk.len()));
+        for id in chunk {
+            query.bind(*id);
+        }
+        for row in fetch(conn, query).await? {
+            records.push(decode_record(entity, &row)?);
+        }
+    }
+    Ok(records)
+}
+
+fn log_query(
+    log: &LogQuery,
+    text: impl FnOnce(LogFrom, Option<usize>, u64) -> String,
+) -> Query<'static> {
+    let (from, offset) = match log.start {
+        LogStart::AfterSeq(_) => (LogFrom::Seq, 0),
+        LogStart::AfterTime { offset, .. } => (LogFrom::Time, offset),
+    };
+    let pens = match &log.scope {
+        ScopeFilter::All => None,
+        ScopeFilter::GlobalAnd(pens) => Some(pens.len()),
+    };
+    let mut query = Query::new(text(from, pens, offset));
+    match log.start {
+        LogStart::AfterSeq(seq) => query.bind(seq),
+        LogStart::AfterTime { since, .. } => query.bind(datetime(since)),
+    }
+    query.bind(log.up_to_seq);
+    if let ScopeFilter::GlobalAnd(pens) = &log.scope {
+        for pen in pens {
+            query.bind(*pen);
+        }
+    }
+    query
+}
+
+fn decode_log_row(row: &Row) -> Result<LogEntry, StoreError> {
+    const TABLE: &str = "sync_log";
+    let bad = |error: tiberius::error::Error| corrupt(TABLE, error.to_string());
+    let missing = |column: &str| corrupt(TABLE, format!("{column} is null"));
+    Ok(LogEntry {
+        receive_seq: row
+            .try_get::<i64, _>(0)
+            .map_err(bad)?
+            .ok_or_else(|| missing("receive_seq"))?,
+        received_at: timestamp(
+            TABLE,
+            row.try_get::<NaiveDateTime, _>(1)
+                .map_err(bad)?
+                .ok_or_else(|| missing("received_at"))?,
+        )?,
+        change_id: row
+            .try_get::<Uuid, _>(2)
+            .map_err(bad)?
+            .ok_or_else(|| missing("change_id"))?,
+        entity_type: row
+            .try_get::<&str, _>(3)
+            .map_err(bad)?
+            .ok_or_else(|| missing("entity_type"))?
+            .to_owned(),
+        entity_id: row
+            .try_get::<Uuid, _>(4)
+            .map_err(bad)?
+            .ok_or_else(|| missing("entity_id"))?,
+        operation: match row.try_get::<&str, _>(5).map_err(bad)? {
+            Some("INSERT") => Operation::Insert,
+            _ => Operation::Update,
+        },
+        scope: row.try_get::<Uuid, _>(6).map_err(bad)?,
+        data: row
+            .try_get::<&str, _>(7)
+            .map_err(bad)?
+            .ok_or_else(|| missing("data"))?
+            .to_owned(),
+    })
+}
+
+/// One push transaction, holding the head row's update lock until it ends.
+struct MssqlPush {
+    conn: Option<bb8::PooledConnection<'static, Manager>>,
+    head: LogPosition,
+}
+
+impl MssqlPush {
+    fn conn(&mut self) -> &mut Connection {
+        self.conn
+            .as_mut()
+            .expect("connection held until commit or drop")
+    }
+}
+
+impl Drop for MssqlPush {
+    fn drop(&mut self) {
+        // Dropped without commit: roll back now, so the head's lock is not
+        // held until the pool hands the connection out again.
+        if let Some(mut conn) = self.conn.take() {
+            tokio::spawn(async move {
+                if let Err(error) = conn.execute(ROLLBACK_IF_OPEN, &[]).await {
+                    tracing::warn!(%error, "rollback of an abandoned push failed");
+                }
+            });
+        }
+    }
+}
+
+#[async_trait]
+impl ServerStore for MssqlStore {
+    async fn migrate(&self, entities: &[&'static EntityDecl]) -> Result<(), StoreError> {
+        self.migrate_schema(entities).await
+    }
+
+    async fn begin_push(&self) -> Result<Box<dyn PushTransaction>, StoreError> {
+        let mut conn = self.pool.get_owned().await.map_err(pool)?;
+        conn.execute(BEGIN, &[]).await.map_err(backend)?;
+        let mut push = MssqlPush {
+            conn: Some(conn),
+            head: LogPosition {
+                receive_seq: 0,
+                received_at: jcselect_sync::Timestamp::MIN,
+            },
+        };
+        let rows = fetch(push.conn(), Query::new(sql::lock_head(DIALECT))).await?;
+        push.head = decode_head(rows)?;
+        Ok(Box::new(push))
+    }
+
+    async fn log_head(&self) -> Result<LogPosition, StoreError> {
+        let mut conn = self.pool.get().await.map_err(pool)?;
+        decode_head(fetch(&mut conn, Query::new(sql::read_head(DIALECT))).await?)
+    }
+
+    async fn read_log(&self, log: &LogQuery) -> Result<Vec<LogEntry>, StoreError> {
+        let limit = log.limit.min(i64::MAX as usize);
+        let query = log_query(log, |from, pens, offset| {
+            sql::read_log(DIALECT, from, pens, limit, offset)
+        });
+        let mut conn = self.pool.get().await.map_err(pool)?;
+        fetch(&mut conn, query)
+            .await?
+            .iter()
+            .map(decode_log_row)
+            .collect()
+    }
+
+    async fn count_log(&self, log: &LogQuery) -> Result<u64, StoreError> {
+        let query = log_query(log, |from, pens, _| sql::count_log(DIALECT, from, pens));
+        let mut conn = self.pool.get().await.map_err(pool)?;
+        let rows = fetch(&mut conn, query).await?;
+        let count = rows
+            .first()
+            .and_then(|row| row.try_get::<i32, _>(0).ok().flatten())
+            .unwrap_or(0);
+        Ok(count.max(0) as u64)
+    }
+
+    async fn get_record(
+        &self,
+        entity: &'static EntityDecl,
+        id: Uuid,
+    ) -> Result<Option<Record>, StoreError> {
+        let mut conn = self.pool.get().await.map_err(pool)?;
+        Ok(load(&mut conn, entity, &[id]).await?.pop())
+    }
+}
+
+#[async_trait]
+impl PushTransaction for MssqlPush {
+    fn head(&self) -> LogPosition {
+        self.head
+    }
+
+    async fn seen_changes(
+        &mut self,
+        ids: &[Uuid],
+    ) -> Result<HashMap<Uuid, SeenOutcome>, StoreError> {
+        let mut seen = HashMap::new();
+        for chunk in ids.chunks(DIALECT.max_parameters()) {
+            let mut query = Query::new(sql::select_seen(DIALECT, chunk.len()));
+            for id in chunk {
+                query.bind(*id);
+            }
+            for row in fetch(self.conn(), query).await? {
+                let id = row.try_get::<Uuid, _>(0).map_err(backend)?;
+                let outcome = row
+                    .try_get::<i16, _>(1)
+                    .map_err(backend)?
+                    .and_then(|code| SeenOutcome::from_code(i64::from(code)));
+                if let (Some(id), Some(outcome)) = (id, outcome) {
+                    seen.insert(id, outcome);
+                }
+            }
+        }
+        Ok(seen)
+    }
+
+    async fn load_records(
+        &mut self,
+        entity: &'static EntityDecl,
+        ids: &[Uuid],
+    ) -> Result<Vec<Record>, StoreError> {
+        load(self.conn(), entity, ids).await
+    }
+
+    async fn upsert_records(
+        &mut self,
+        entity: &'static EntityDecl,
+        records: &[Record],
+    ) -> Result<(), StoreError> {
+        for chunk in records.chunks(record_rows_per_statement(entity)) {
+            let mut query = Query::new(sql::upsert_records(DIALECT, entity, chunk.len()));
+            for record in chunk {
+                for (value, field) in record.values().iter().zip(entity.all_fields()) {
+                    bind(&mut query, value, field.ty);
+                }
+            }
+            query.execute(self.conn()).await.map_err(backend)?;
+        }
+        Ok(())
+    }
+
+    async fn append_log(&mut self, entries: &[LogEntry]) -> Result<(), StoreError> {
+        for chunk in entries.chunks(sql::log_rows_per_statement(DIALECT)) {
+            let mut query = Query::new(sql::insert_log(DIALECT, chunk.len()));
+            for entry in chunk {
+                query.bind(entry.receive_seq);
+                query.bind(datetime(entry.received_at));
+                query.bind(entry.change_id);
+                query.bind(entry.entity_type.clone());
+                query.bind(entry.entity_id);
+                query.bind(match entry.operation {
+                    Operation::Insert => "INSERT",
+                    Operation::Update => "UPDATE",
+                });
+                query.bind(entry.scope);
+                query.bind(entry.data.clone());
+            }
+            query.execute(self.conn()).await.map_err(backend)?;
+        }
+        if let Some(last) = entries.last() {
+            let mut query = Query::new(sql::update_head(DIALECT));
+            query.bind(last.receive_seq);
+            query.bind(datetime(last.received_at));
+            query.execute(self.conn()).await.map_err(backend)?;
+            self.head = LogPosition {
+                receive_seq: last.receive_seq,
+                received_at: last.received_at,
+            };
+        }
+        Ok(())
+    }
+
+    async fn remember_changes(&mut self, seen: &[(Uuid, SeenOutcome)]) -> Result<(), StoreError> {
+        for chunk in seen.chunks(DIALECT.rows_per_statement(2)) {
+            let mut query = Query::new(sql::insert_seen(DIALECT, chunk.len()));
+            for (id, outcome) in chunk {
+                query.bind(*id);
+                query.bind(outcome.code());
+            }
+            query.execute(self.conn()).await.map_err(backend)?;
+        }
+        Ok(())
+    }
+
+    async fn commit(mut self: Box<Self>) -> Result<(), StoreError> {
+        let mut conn = self.conn.take().expect("connection held until commit");
+        conn.execute(COMMIT, &[]).await.map_err(backend)?;
+        Ok(())
+    }
+}

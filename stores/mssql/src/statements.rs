@@ -1,0 +1,66 @@
+//! Every T-SQL statement the SQL Server store sends, built here and
+//! nowhere else, so that one test can parse them all.
+
+use jcselect_store_sql::{self as sql, Dialect, LogFrom};
+use jcselect_sync::EntityDecl;
+
+/// The dialect of every statement here.
+pub const DIALECT: Dialect = Dialect::MsSql;
+
+/// Run on every new connection: an error inside a transaction aborts it
+/// whole, so nothing half-applied can be committed.
+pub const SESSION_SETUP: &str = "SET XACT_ABORT ON";
+/// Starts a transaction.
+pub const BEGIN: &str = "BEGIN TRANSACTION";
+/// Commits it.
+pub const COMMIT: &str = "COMMIT TRANSACTION";
+/// Rolls back whatever a connection left open (run when a transaction is
+/// dropped uncommitted, and when the pool hands a connection out).
+pub const ROLLBACK_IF_OPEN: &str = "IF @@TRANCOUNT > 0 ROLLBACK TRANSACTION";
+
+/// Rows per `MERGE` of one entity's records.
+pub fn record_rows_per_statement(entity: &EntityDecl) -> usize {
+    DIALECT.rows_per_statement(entity.field_count())
+}
+
+/// Every statement this store can send for these entities, with each
+/// variable part (row counts, scope filters, log starts) in its shapes.
+pub fn all_statements(entities: &[&'static EntityDecl]) -> Vec<String> {
+    let mut all: Vec<String> = vec![
+        SESSION_SETUP.into(),
+        BEGIN.into(),
+        COMMIT.into(),
+        ROLLBACK_IF_OPEN.into(),
+        sql::read_head(DIALECT),
+        sql::lock_head(DIALECT),
+        sql::init_head(DIALECT),
+        sql::update_head(DIALECT),
+        sql::insert_schema_version(DIALECT),
+        sql::table_columns(DIALECT),
+    ];
+    all.extend(sql::create_support_tables(DIALECT));
+    for rows in [1, 3] {
+        all.push(sql::select_seen(DIALECT, rows));
+        all.push(sql::insert_seen(DIALECT, rows));
+        all.push(sql::insert_log(DIALECT, rows));
+    }
+    for from in [LogFrom::Seq, LogFrom::Time] {
+        for pens in [None, Some(0), Some(2)] {
+            all.push(sql::read_log(DIALECT, from, pens, 101, 0));
+            all.push(sql::read_log(DIALECT, from, pens, 100, 200));
+            all.push(sql::count_log(DIALECT, from, pens));
+        }
+    }
+    for entity in entities {
+        all.push(sql::create_entity_table(DIALECT, entity));
+        all.extend(sql::create_indexes(DIALECT, entity));
+        for field in entity.all_fields().filter(|field| field.nullable) {
+            all.push(sql::add_column(DIALECT, entity.table, field));
+        }
+        for rows in [1, 3] {
+            all.push(sql::select_records(DIALECT, entity, rows));
+            all.push(sql::upsert_records(DIALECT, entity, rows));
+        }
+    }
+    all
+}
