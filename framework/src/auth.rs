@@ -52,6 +52,14 @@ pub enum ScopeFilter {
 }
 
 impl ScopeFilter {
+    /// The pens whose records pass besides global ones (`None`: all pass).
+    pub fn pens(&self) -> Option<&[Uuid]> {
+        match self {
+            ScopeFilter::All => None,
+            ScopeFilter::GlobalAnd(pens) => Some(pens),
+        }
+    }
+
     /// Whether a record with this scope key passes.
     pub fn admits(&self, scope: Option<Uuid>) -> bool {
         match (self, scope) {

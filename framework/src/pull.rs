@@ -14,7 +14,7 @@ use serde_json::Value;
 
 use crate::auth::Principal;
 use crate::error::Error;
-use crate::store::{LogQuery, LogStart, ServerStore, StoreError};
+use crate::store::{LogQuery, ServerStore, StoreError};
 use crate::timestamp::Timestamp;
 use crate::wire::{EntityChange, SyncPullResponse};
 
@@ -58,6 +58,27 @@ pub fn decode_cursor(cursor: &str) -> Result<i64, Error> {
         })
 }
 
+/// The last receive position whose time is at or before `since` (0 when
+/// none): a binary search over the log's primary key, which works because
+/// receive times never decrease along receive positions.
+async fn last_seq_received_by(
+    store: &dyn ServerStore,
+    since: Timestamp,
+    head_seq: i64,
+) -> Result<i64, StoreError> {
+    let (mut known, mut unknown_up_to) = (0_i64, head_seq);
+    while known < unknown_up_to {
+        let middle = known + (unknown_up_to - known + 1) / 2;
+        match store.log_position_from(middle).await? {
+            Some(found) if found.receive_seq <= unknown_up_to && found.received_at <= since => {
+                known = found.receive_seq;
+            }
+            _ => unknown_up_to = middle - 1,
+        }
+    }
+    Ok(known)
+}
+
 /// Reads one pull page for `principal`. `limit` must be 1…[`MAX_PULL_LIMIT`].
 pub async fn read_pull(
     store: &dyn ServerStore,
@@ -66,22 +87,16 @@ pub async fn read_pull(
     limit: usize,
 ) -> Result<SyncPullResponse, StoreError> {
     let head = store.log_head().await?;
-    let (start, after_seq, skipped) = match from {
-        PullFrom::Cursor(seq) => {
-            let seq = seq.unwrap_or(0);
-            (LogStart::AfterSeq(seq), seq, 0)
-        }
+    let (after_seq, offset) = match from {
+        PullFrom::Cursor(seq) => (seq.unwrap_or(0), 0),
         PullFrom::LastSync { last_sync, offset } => (
-            LogStart::AfterTime {
-                since: last_sync,
-                offset,
-            },
-            0,
+            last_seq_received_by(store, last_sync, head.receive_seq).await?,
             offset,
         ),
     };
     let mut query = LogQuery {
-        start,
+        after_seq,
+        offset,
         up_to_seq: head.receive_seq,
         scope: principal.scope_filter(),
         limit: limit + 1,
@@ -90,7 +105,7 @@ pub async fn read_pull(
     let has_more = entries.len() > limit;
     entries.truncate(limit);
     query.limit = usize::MAX;
-    let total_available = store.count_log(&query).await?.saturating_sub(skipped);
+    let total_available = store.count_log(&query).await?.saturating_sub(offset);
 
     let (next_seq, server_timestamp) = match (has_more, entries.last()) {
         // Rows of the last transaction may continue on the next page, so a

@@ -423,7 +423,7 @@ impl Writes {
                     entity_id: record.id(),
                     operation: *operation,
                     scope: *scope,
-                    data: record.to_json().to_string(),
+                    data: record.to_json_string(),
                 },
             )
             .collect();

@@ -10,6 +10,4 @@ mod server;
 
 pub use client::{ClientStore, ClientTransaction, OutboxEntry, OutboxState, OutboxSummary};
 pub use error::StoreError;
-pub use server::{
-    LogEntry, LogPosition, LogQuery, LogStart, PushTransaction, SeenOutcome, ServerStore,
-};
+pub use server::{LogEntry, LogPosition, LogQuery, PushTransaction, SeenOutcome, ServerStore};

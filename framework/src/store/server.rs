@@ -74,26 +74,13 @@ impl SeenOutcome {
     }
 }
 
-/// Where a log read starts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LogStart {
-    /// After this receive position (cursor form).
-    AfterSeq(i64),
-    /// After this receive time, skipping `offset` matching rows (the seed's
-    /// `last_sync`/`offset` form).
-    AfterTime {
-        /// Rows received strictly after this time.
-        since: Timestamp,
-        /// Matching rows to skip.
-        offset: u64,
-    },
-}
-
 /// A read of the change log.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LogQuery {
-    /// Where to start.
-    pub start: LogStart,
+    /// Rows after this receive position.
+    pub after_seq: i64,
+    /// Matching rows to skip (the seed's `offset`).
+    pub offset: u64,
     /// Read nothing past this position (the head read before the page).
     pub up_to_seq: i64,
     /// Which scopes to return.
@@ -131,6 +118,9 @@ pub trait ServerStore: Send + Sync {
 
     /// How many rows match `query`, ignoring its limit and any offset.
     async fn count_log(&self, query: &LogQuery) -> Result<u64, StoreError>;
+
+    /// The position of the first log row at or after `receive_seq`, if any.
+    async fn log_position_from(&self, receive_seq: i64) -> Result<Option<LogPosition>, StoreError>;
 
     /// The stored version of one record, if any.
     async fn get_record(

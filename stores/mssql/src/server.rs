@@ -4,12 +4,10 @@ use std::collections::HashMap;
 
 use async_trait::async_trait;
 use chrono::NaiveDateTime;
-use jcselect_store_sql::{self as sql, LogFrom};
-use jcselect_sync::auth::ScopeFilter;
+use jcselect_store_sql as sql;
 use jcselect_sync::record::Record;
 use jcselect_sync::store::{
-    LogEntry, LogPosition, LogQuery, LogStart, PushTransaction, SeenOutcome, ServerStore,
-    StoreError,
+    LogEntry, LogPosition, LogQuery, PushTransaction, SeenOutcome, ServerStore, StoreError,
 };
 use jcselect_sync::wire::Operation;
 use jcselect_sync::EntityDecl;
@@ -65,28 +63,12 @@ async fn load(
     Ok(records)
 }
 
-fn log_query(
-    log: &LogQuery,
-    text: impl FnOnce(LogFrom, Option<usize>, u64) -> String,
-) -> Query<'static> {
-    let (from, offset) = match log.start {
-        LogStart::AfterSeq(_) => (LogFrom::Seq, 0),
-        LogStart::AfterTime { offset, .. } => (LogFrom::Time, offset),
-    };
-    let pens = match &log.scope {
-        ScopeFilter::All => None,
-        ScopeFilter::GlobalAnd(pens) => Some(pens.len()),
-    };
-    let mut query = Query::new(text(from, pens, offset));
-    match log.start {
-        LogStart::AfterSeq(seq) => query.bind(seq),
-        LogStart::AfterTime { since, .. } => query.bind(datetime(since)),
-    }
+fn log_query(log: &LogQuery, text: impl FnOnce(Option<usize>) -> String) -> Query<'static> {
+    let mut query = Query::new(text(log.scope.pens().map(<[Uuid]>::len)));
+    query.bind(log.after_seq);
     query.bind(log.up_to_seq);
-    if let ScopeFilter::GlobalAnd(pens) = &log.scope {
-        for pen in pens {
-            query.bind(*pen);
-        }
+    for pen in log.scope.pens().unwrap_or_default() {
+        query.bind(*pen);
     }
     query
 }
@@ -188,9 +170,7 @@ impl ServerStore for MssqlStore {
 
     async fn read_log(&self, log: &LogQuery) -> Result<Vec<LogEntry>, StoreError> {
         let limit = log.limit.min(i64::MAX as usize);
-        let query = log_query(log, |from, pens, offset| {
-            sql::read_log(DIALECT, from, pens, limit, offset)
-        });
+        let query = log_query(log, |pens| sql::read_log(DIALECT, pens, limit, log.offset));
         let mut conn = self.pool.get().await.map_err(pool)?;
         fetch(&mut conn, query)
             .await?
@@ -200,7 +180,7 @@ impl ServerStore for MssqlStore {
     }
 
     async fn count_log(&self, log: &LogQuery) -> Result<u64, StoreError> {
-        let query = log_query(log, |from, pens, _| sql::count_log(DIALECT, from, pens));
+        let query = log_query(log, |pens| sql::count_log(DIALECT, pens));
         let mut conn = self.pool.get().await.map_err(pool)?;
         let rows = fetch(&mut conn, query).await?;
         let count = rows
@@ -208,6 +188,17 @@ impl ServerStore for MssqlStore {
             .and_then(|row| row.try_get::<i32, _>(0).ok().flatten())
             .unwrap_or(0);
         Ok(count.max(0) as u64)
+    }
+
+    async fn log_position_from(&self, receive_seq: i64) -> Result<Option<LogPosition>, StoreError> {
+        let mut query = Query::new(sql::log_position_from(DIALECT));
+        query.bind(receive_seq);
+        let mut conn = self.pool.get().await.map_err(pool)?;
+        let rows = fetch(&mut conn, query).await?;
+        if rows.is_empty() {
+            return Ok(None);
+        }
+        decode_head(rows).map(Some)
     }
 
     async fn get_record(

@@ -1,7 +1,7 @@
 //! Every T-SQL statement the SQL Server store sends, built here and
 //! nowhere else, so that one test can parse them all.
 
-use jcselect_store_sql::{self as sql, Dialect, LogFrom};
+use jcselect_store_sql::{self as sql, Dialect};
 use jcselect_sync::EntityDecl;
 
 /// The dialect of every statement here.
@@ -44,12 +44,11 @@ pub fn all_statements(entities: &[&'static EntityDecl]) -> Vec<String> {
         all.push(sql::insert_seen(DIALECT, rows));
         all.push(sql::insert_log(DIALECT, rows));
     }
-    for from in [LogFrom::Seq, LogFrom::Time] {
-        for pens in [None, Some(0), Some(2)] {
-            all.push(sql::read_log(DIALECT, from, pens, 101, 0));
-            all.push(sql::read_log(DIALECT, from, pens, 100, 200));
-            all.push(sql::count_log(DIALECT, from, pens));
-        }
+    all.push(sql::log_position_from(DIALECT));
+    for pens in [None, Some(0), Some(2)] {
+        all.push(sql::read_log(DIALECT, pens, 101, 0));
+        all.push(sql::read_log(DIALECT, pens, 100, 200));
+        all.push(sql::count_log(DIALECT, pens));
     }
     for entity in entities {
         all.push(sql::create_entity_table(DIALECT, entity));

@@ -4,12 +4,10 @@ use std::collections::HashMap;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use jcselect_store_sql::{self as sql, Dialect, LogFrom};
-use jcselect_sync::auth::ScopeFilter;
+use jcselect_store_sql::{self as sql, Dialect};
 use jcselect_sync::record::Record;
 use jcselect_sync::store::{
-    LogEntry, LogPosition, LogQuery, LogStart, PushTransaction, SeenOutcome, ServerStore,
-    StoreError,
+    LogEntry, LogPosition, LogQuery, PushTransaction, SeenOutcome, ServerStore, StoreError,
 };
 use jcselect_sync::wire::Operation;
 use jcselect_sync::EntityDecl;
@@ -51,29 +49,15 @@ async fn load(
 }
 
 fn bind_log_filter<'q>(mut query: PgQuery<'q>, log: &LogQuery) -> PgQuery<'q> {
-    query = match log.start {
-        LogStart::AfterSeq(seq) => query.bind(seq),
-        LogStart::AfterTime { since, .. } => query.bind(since.to_datetime()),
-    };
-    query = query.bind(log.up_to_seq);
-    if let ScopeFilter::GlobalAnd(pens) = &log.scope {
-        for pen in pens {
-            query = query.bind(*pen);
-        }
+    query = query.bind(log.after_seq).bind(log.up_to_seq);
+    for pen in log.scope.pens().unwrap_or_default() {
+        query = query.bind(*pen);
     }
     query
 }
 
-fn log_shape(log: &LogQuery) -> (LogFrom, Option<usize>, u64) {
-    let (from, offset) = match log.start {
-        LogStart::AfterSeq(_) => (LogFrom::Seq, 0),
-        LogStart::AfterTime { offset, .. } => (LogFrom::Time, offset),
-    };
-    let pens = match &log.scope {
-        ScopeFilter::All => None,
-        ScopeFilter::GlobalAnd(pens) => Some(pens.len()),
-    };
-    (from, pens, offset)
+fn scope_pens(log: &LogQuery) -> Option<usize> {
+    log.scope.pens().map(<[Uuid]>::len)
 }
 
 fn decode_log_row(row: &PgRow) -> Result<LogEntry, StoreError> {
@@ -125,13 +109,11 @@ impl ServerStore for PgStore {
     }
 
     async fn read_log(&self, log: &LogQuery) -> Result<Vec<LogEntry>, StoreError> {
-        let (from, pens, offset) = log_shape(log);
         let text = sql::read_log(
             DIALECT,
-            from,
-            pens,
+            scope_pens(log),
             log.limit.min(i64::MAX as usize),
-            offset,
+            log.offset,
         );
         let rows = bind_log_filter(sqlx::query(&text), log)
             .fetch_all(&self.pool)
@@ -141,14 +123,28 @@ impl ServerStore for PgStore {
     }
 
     async fn count_log(&self, log: &LogQuery) -> Result<u64, StoreError> {
-        let (from, pens, _) = log_shape(log);
-        let text = sql::count_log(DIALECT, from, pens);
+        let text = sql::count_log(DIALECT, scope_pens(log));
         let count: i64 = bind_log_filter(sqlx::query(&text), log)
             .fetch_one(&self.pool)
             .await
             .map_err(backend)?
             .get(0);
         Ok(count.max(0) as u64)
+    }
+
+    async fn log_position_from(&self, receive_seq: i64) -> Result<Option<LogPosition>, StoreError> {
+        let row = sqlx::query(&sql::log_position_from(DIALECT))
+            .bind(receive_seq)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend)?;
+        row.map(|row| {
+            Ok(LogPosition {
+                receive_seq: row.get(0),
+                received_at: timestamp("sync_log", row.get::<DateTime<Utc>, _>(1))?,
+            })
+        })
+        .transpose()
     }
 
     async fn get_record(

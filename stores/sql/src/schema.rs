@@ -132,14 +132,6 @@ pub fn create_support_tables(dialect: Dialect) -> Vec<String> {
                 ty(LongText)
             ),
         ),
-        create_index(dialect, false, "ix_sync_log_received_at", "sync_log", "received_at"),
-        create_index(
-            dialect,
-            false,
-            "ix_sync_log_entity",
-            "sync_log",
-            "entity_type, entity_id",
-        ),
         create_table(
             dialect,
             "sync_seen_changes",

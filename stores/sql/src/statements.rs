@@ -178,24 +178,11 @@ pub fn log_rows_per_statement(dialect: Dialect) -> usize {
     dialect.rows_per_statement(LOG_COLUMN_COUNT)
 }
 
-/// Where a log read starts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LogFrom {
-    /// After a receive position: binds it (an integer).
-    Seq,
-    /// After a receive time: binds it (a timestamp).
-    Time,
-}
-
-/// The `WHERE` of a log read: binds the start, the `up_to_seq`, then `pens`
-/// UUIDs when `pens` is `Some`.
-fn log_filter(dialect: Dialect, from: LogFrom, pens: Option<usize>) -> String {
-    let start = match from {
-        LogFrom::Seq => "receive_seq",
-        LogFrom::Time => "received_at",
-    };
+/// The `WHERE` of a log read: binds the `after_seq`, the `up_to_seq`, then
+/// `pens` UUIDs when `pens` is `Some`.
+fn log_filter(dialect: Dialect, pens: Option<usize>) -> String {
     let mut filter = format!(
-        "{start} > {} AND receive_seq <= {}",
+        "receive_seq > {} AND receive_seq <= {}",
         dialect.placeholder(1),
         dialect.placeholder(2)
     );
@@ -212,25 +199,29 @@ fn log_filter(dialect: Dialect, from: LogFrom, pens: Option<usize>) -> String {
 
 /// A page of the log in receive order; see `log_filter` for the binds.
 /// Returns [`LOG_COLUMNS`].
-pub fn read_log(
-    dialect: Dialect,
-    from: LogFrom,
-    pens: Option<usize>,
-    limit: usize,
-    offset: u64,
-) -> String {
+pub fn read_log(dialect: Dialect, pens: Option<usize>, limit: usize, offset: u64) -> String {
     format!(
         "SELECT {LOG_COLUMNS} FROM sync_log WHERE {} ORDER BY receive_seq{}",
-        log_filter(dialect, from, pens),
+        log_filter(dialect, pens),
         dialect.limit_offset(limit, offset)
     )
 }
 
 /// How many log rows a read would see without limit and offset.
-pub fn count_log(dialect: Dialect, from: LogFrom, pens: Option<usize>) -> String {
+pub fn count_log(dialect: Dialect, pens: Option<usize>) -> String {
     format!(
         "SELECT COUNT(*) FROM sync_log WHERE {}",
-        log_filter(dialect, from, pens)
+        log_filter(dialect, pens)
+    )
+}
+
+/// The first log row at or after a receive position. Binds the position;
+/// returns `(receive_seq, received_at)`.
+pub fn log_position_from(dialect: Dialect) -> String {
+    format!(
+        "SELECT receive_seq, received_at FROM sync_log WHERE receive_seq >= {} ORDER BY receive_seq{}",
+        dialect.placeholder(1),
+        dialect.limit_offset(1, 0)
     )
 }
 

@@ -3,12 +3,10 @@
 use std::collections::HashMap;
 
 use async_trait::async_trait;
-use jcselect_store_sql::{self as sql, Dialect, LogFrom};
-use jcselect_sync::auth::ScopeFilter;
+use jcselect_store_sql::{self as sql, Dialect};
 use jcselect_sync::record::Record;
 use jcselect_sync::store::{
-    LogEntry, LogPosition, LogQuery, LogStart, PushTransaction, SeenOutcome, ServerStore,
-    StoreError,
+    LogEntry, LogPosition, LogQuery, PushTransaction, SeenOutcome, ServerStore, StoreError,
 };
 use jcselect_sync::wire::Operation;
 use jcselect_sync::EntityDecl;
@@ -42,29 +40,15 @@ fn operation_text(operation: Operation) -> &'static str {
 }
 
 fn bind_log_filter<'q>(mut query: SqliteQuery<'q>, log: &LogQuery) -> SqliteQuery<'q> {
-    query = match log.start {
-        LogStart::AfterSeq(seq) => query.bind(seq),
-        LogStart::AfterTime { since, .. } => query.bind(since.to_string()),
-    };
-    query = query.bind(log.up_to_seq);
-    if let ScopeFilter::GlobalAnd(pens) = &log.scope {
-        for pen in pens {
-            query = query.bind(pen.to_string());
-        }
+    query = query.bind(log.after_seq).bind(log.up_to_seq);
+    for pen in log.scope.pens().unwrap_or_default() {
+        query = query.bind(pen.to_string());
     }
     query
 }
 
-fn log_shape(log: &LogQuery) -> (LogFrom, Option<usize>, u64) {
-    let (from, offset) = match log.start {
-        LogStart::AfterSeq(_) => (LogFrom::Seq, 0),
-        LogStart::AfterTime { offset, .. } => (LogFrom::Time, offset),
-    };
-    let pens = match &log.scope {
-        ScopeFilter::All => None,
-        ScopeFilter::GlobalAnd(pens) => Some(pens.len()),
-    };
-    (from, pens, offset)
+fn scope_pens(log: &LogQuery) -> Option<usize> {
+    log.scope.pens().map(<[Uuid]>::len)
 }
 
 fn decode_log_row(row: &SqliteRow) -> Result<LogEntry, StoreError> {
@@ -103,13 +87,11 @@ impl ServerStore for SqliteStore {
     }
 
     async fn read_log(&self, log: &LogQuery) -> Result<Vec<LogEntry>, StoreError> {
-        let (from, pens, offset) = log_shape(log);
         let text = sql::read_log(
             DIALECT,
-            from,
-            pens,
+            scope_pens(log),
             log.limit.min(i64::MAX as usize),
-            offset,
+            log.offset,
         );
         let rows = bind_log_filter(sqlx::query(&text), log)
             .fetch_all(&self.pool)
@@ -119,14 +101,28 @@ impl ServerStore for SqliteStore {
     }
 
     async fn count_log(&self, log: &LogQuery) -> Result<u64, StoreError> {
-        let (from, pens, _) = log_shape(log);
-        let text = sql::count_log(DIALECT, from, pens);
+        let text = sql::count_log(DIALECT, scope_pens(log));
         let count: i64 = bind_log_filter(sqlx::query(&text), log)
             .fetch_one(&self.pool)
             .await
             .map_err(backend)?
             .get(0);
         Ok(count.max(0) as u64)
+    }
+
+    async fn log_position_from(&self, receive_seq: i64) -> Result<Option<LogPosition>, StoreError> {
+        let row = sqlx::query(&sql::log_position_from(DIALECT))
+            .bind(receive_seq)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend)?;
+        row.map(|row| {
+            Ok(LogPosition {
+                receive_seq: row.get(0),
+                received_at: parse_timestamp("sync_log", &row.get::<String, _>(1))?,
+            })
+        })
+        .transpose()
     }
 
     async fn get_record(

@@ -1,0 +1,159 @@
+//! Schema creation is idempotent, and a pre-sync jcselect database (tables
+//! without `deleted_at`/`deleted_by`, UUIDs as 32 hex digits, time stamps
+//! with a space) is upgraded in place without losing a row.
+
+use jcselect_entities::{Pen, Voter};
+use jcselect_store_sqlite::SqliteStore;
+use jcselect_sync::store::{ClientStore, ServerStore};
+use jcselect_sync::Syncable;
+use sqlx::Row;
+use uuid::Uuid;
+
+fn temp_db() -> (std::path::PathBuf, String) {
+    let dir = std::env::temp_dir().join(format!("jcselect-migrate-{}", Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let url = format!("sqlite://{}", dir.join("jcselect.db").display());
+    (dir, url)
+}
+
+#[tokio::test]
+async fn a_pre_sync_database_is_upgraded_without_losing_a_row() {
+    let (dir, url) = temp_db();
+    let pen_id = Uuid::new_v4();
+    let voter_ids: Vec<Uuid> = (0..50).map(|_| Uuid::new_v4()).collect();
+    {
+        // the layout before the seed's Alembic step: no tombstone columns
+        let pool = sqlx::SqlitePool::connect(&format!("{url}?mode=rwc"))
+            .await
+            .unwrap();
+        sqlx::query(
+            "CREATE TABLE pens (id CHAR(32) PRIMARY KEY, created_at DATETIME NOT NULL, \
+             updated_at DATETIME NOT NULL, label VARCHAR NOT NULL, town VARCHAR)",
+        )
+        .execute(&pool)
+        .await
+        .unwrap();
+        sqlx::query(
+            "CREATE TABLE voters (id CHAR(32) PRIMARY KEY, created_at DATETIME NOT NULL, \
+             updated_at DATETIME NOT NULL, pen_id CHAR(32) NOT NULL, voter_number VARCHAR NOT NULL, \
+             full_name VARCHAR NOT NULL, father_name VARCHAR, mother_name VARCHAR, birth_year INTEGER, \
+             has_voted BOOLEAN NOT NULL, voted_at DATETIME, voted_by CHAR(32))",
+        )
+        .execute(&pool)
+        .await
+        .unwrap();
+        sqlx::query("INSERT INTO pens VALUES (?1, '2024-05-01 08:00:00.000000', '2024-05-01 08:00:00.000000', 'قلم ١', NULL)")
+            .bind(pen_id.simple().to_string())
+            .execute(&pool)
+            .await
+            .unwrap();
+        for (n, id) in voter_ids.iter().enumerate() {
+            sqlx::query(
+                "INSERT INTO voters VALUES (?1, '2024-05-01 08:00:00.000000', '2024-05-01 09:30:00.250000', \
+                 ?2, ?3, 'فاطمة الزهراء', NULL, NULL, 1990, ?4, NULL, NULL)",
+            )
+            .bind(id.simple().to_string())
+            .bind(pen_id.simple().to_string())
+            .bind(n.to_string())
+            .bind(n % 2 == 0)
+            .execute(&pool)
+            .await
+            .unwrap();
+        }
+        pool.close().await;
+    }
+
+    let store = SqliteStore::open(&url).await.unwrap();
+    let entities: Vec<_> = jcselect_entities::registry().unwrap().entities().collect();
+    ServerStore::migrate(&store, &entities).await.unwrap();
+    // a second start changes nothing
+    ClientStore::migrate(&store, &entities).await.unwrap();
+
+    let pen = ServerStore::get_record(&store, Pen::DECL, pen_id)
+        .await
+        .unwrap()
+        .expect("the pen is kept");
+    let pen = Pen::from_record(&pen).unwrap();
+    assert_eq!(pen.label, "قلم ١");
+    assert_eq!(pen.deleted_at, None);
+    assert_eq!(pen.updated_at.to_string(), "2024-05-01T08:00:00.000000Z");
+    for (n, id) in voter_ids.iter().enumerate() {
+        let voter = ServerStore::get_record(&store, Voter::DECL, *id)
+            .await
+            .unwrap()
+            .expect("every voter is kept");
+        let voter = Voter::from_record(&voter).unwrap();
+        assert_eq!(voter.voter_number, n.to_string());
+        assert_eq!(voter.has_voted, n % 2 == 0);
+        assert_eq!(voter.updated_at.to_string(), "2024-05-01T09:30:00.250000Z");
+    }
+
+    let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+    let columns: Vec<String> = sqlx::query("SELECT name FROM pragma_table_info('voters')")
+        .fetch_all(&pool)
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    assert!(
+        columns.contains(&"deleted_at".to_owned()) && columns.contains(&"deleted_by".to_owned())
+    );
+    let count: i64 = sqlx::query("SELECT COUNT(*) FROM voters")
+        .fetch_one(&pool)
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(count, 50);
+    let versions: i64 = sqlx::query("SELECT COUNT(*) FROM sync_schema_versions")
+        .fetch_one(&pool)
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(versions, 1);
+    let indexes: i64 = sqlx::query(
+        "SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND name = 'ix_voters_deleted_at'",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap()
+    .get(0);
+    assert_eq!(indexes, 1);
+    pool.close().await;
+    store.close().await;
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[tokio::test]
+async fn a_table_missing_a_required_column_is_refused_by_name() {
+    let (dir, url) = temp_db();
+    let pool = sqlx::SqlitePool::connect(&format!("{url}?mode=rwc"))
+        .await
+        .unwrap();
+    sqlx::query("CREATE TABLE parties (id TEXT PRIMARY KEY, created_at TEXT NOT NULL, updated_at TEXT NOT NULL)")
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    let store = SqliteStore::open(&url).await.unwrap();
+    let entities: Vec<_> = jcselect_entities::registry().unwrap().entities().collect();
+    let error = ServerStore::migrate(&store, &entities)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("parties") && error.contains("name"),
+        "{error}"
+    );
+    // nothing of the failed migration stays
+    let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+    let tables: i64 = sqlx::query(
+        "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name LIKE 'sync_%'",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap()
+    .get(0);
+    assert_eq!(tables, 0);
+    std::fs::remove_dir_all(dir).unwrap();
+}
