@@ -203,3 +203,13 @@ fn an_admins_later_edit_of_a_stale_copy_does_not_unvote_and_two_marks_are_report
         (Some(at(5)), Some(STATIONS[0]))
     );
 }
+
+proptest! {
+    #[test]
+    fn the_log_text_of_a_record_is_its_canonical_json(a in version()) {
+        let text = a.to_json_string();
+        prop_assert_eq!(&text, &a.to_json().to_string());
+        let back = jcselect_entities::registry().unwrap().decode("Voter", &serde_json::from_str(&text).unwrap()).unwrap();
+        prop_assert_eq!(back, a);
+    }
+}

@@ -94,7 +94,7 @@ pub async fn read_pull(
             offset,
         ),
     };
-    let mut query = LogQuery {
+    let query = LogQuery {
         after_seq,
         offset,
         up_to_seq: head.receive_seq,
@@ -104,8 +104,13 @@ pub async fn read_pull(
     let mut entries = store.read_log(&query).await?;
     let has_more = entries.len() > limit;
     entries.truncate(limit);
-    query.limit = usize::MAX;
-    let total_available = store.count_log(&query).await?.saturating_sub(offset);
+    // Receive positions are contiguous, so an unfiltered count is a
+    // subtraction; a scope filter needs the database to count.
+    let total_available = match query.scope.pens() {
+        None => u64::try_from(head.receive_seq - after_seq).unwrap_or(0),
+        Some(_) => store.count_log(&query).await?,
+    }
+    .saturating_sub(offset);
 
     let (next_seq, server_timestamp) = match (has_more, entries.last()) {
         // Rows of the last transaction may continue on the next page, so a

@@ -79,10 +79,100 @@ impl Timestamp {
     }
 }
 
+/// Days from 1970-01-01 to a proleptic Gregorian date (H. Hinnant's
+/// `days_from_civil`).
+fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+    let year = if month <= 2 { year - 1 } else { year };
+    let era = year.div_euclid(400);
+    let year_of_era = year - era * 400;
+    let day_of_year = (153 * (month + if month > 2 { -3 } else { 9 }) + 2) / 5 + day - 1;
+    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+    era * 146_097 + day_of_era - 719_468
+}
+
+/// The date of a day counted from 1970-01-01 (`civil_from_days`).
+fn civil_from_days(days: i64) -> (i64, i64, i64) {
+    let days = days + 719_468;
+    let era = days.div_euclid(146_097);
+    let day_of_era = days - era * 146_097;
+    let year_of_era =
+        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let month_index = (5 * day_of_year + 2) / 153;
+    let day = day_of_year - (153 * month_index + 2) / 5 + 1;
+    let month = if month_index < 10 {
+        month_index + 3
+    } else {
+        month_index - 9
+    };
+    let year = year_of_era + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
+/// Reads exactly the canonical form `YYYY-MM-DDTHH:MM:SS.ffffffZ`, the one
+/// every replica prints; anything else is left to the general parser.
+fn parse_canonical(input: &str) -> Option<Timestamp> {
+    let bytes = input.as_bytes();
+    if bytes.len() != 27 {
+        return None;
+    }
+    let digits = |range: std::ops::Range<usize>| -> Option<i64> {
+        bytes[range].iter().try_fold(0_i64, |acc, byte| {
+            byte.is_ascii_digit()
+                .then(|| acc * 10 + i64::from(byte - b'0'))
+        })
+    };
+    let separators = [
+        (4, b'-'),
+        (7, b'-'),
+        (10, b'T'),
+        (13, b':'),
+        (16, b':'),
+        (19, b'.'),
+        (26, b'Z'),
+    ];
+    if separators.iter().any(|(at, byte)| bytes[*at] != *byte) {
+        return None;
+    }
+    let (year, month, day) = (digits(0..4)?, digits(5..7)?, digits(8..10)?);
+    let (hour, minute, second, micros) = (
+        digits(11..13)?,
+        digits(14..16)?,
+        digits(17..19)?,
+        digits(20..26)?,
+    );
+    let leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+    let month_days = [
+        31,
+        if leap { 29 } else { 28 },
+        31,
+        30,
+        31,
+        30,
+        31,
+        31,
+        30,
+        31,
+        30,
+        31,
+    ];
+    if year < 1 || !(1..=12).contains(&month) || day < 1 || day > month_days[month as usize - 1] {
+        return None;
+    }
+    if hour > 23 || minute > 59 || second > 59 {
+        return None;
+    }
+    let seconds = days_from_civil(year, month, day) * 86_400 + hour * 3_600 + minute * 60 + second;
+    Some(Timestamp(seconds * MICROS_PER_SECOND + micros))
+}
+
 impl FromStr for Timestamp {
     type Err = Error;
 
     fn from_str(input: &str) -> Result<Self, Error> {
+        if let Some(ts) = parse_canonical(input) {
+            return Ok(ts);
+        }
         let parsed = DateTime::parse_from_rfc3339(input)
             .map(|with_offset| with_offset.with_timezone(&Utc))
             .or_else(|_| {
@@ -105,11 +195,16 @@ impl FromStr for Timestamp {
 
 impl fmt::Display for Timestamp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let seconds = self.0.div_euclid(MICROS_PER_SECOND);
+        let micros = self.0.rem_euclid(MICROS_PER_SECOND);
+        let (year, month, day) = civil_from_days(seconds.div_euclid(86_400));
+        let second_of_day = seconds.rem_euclid(86_400);
         write!(
             f,
-            "{}",
-            self.to_datetime()
-                .to_rfc3339_opts(SecondsFormat::Micros, true)
+            "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{micros:06}Z",
+            second_of_day / 3_600,
+            second_of_day / 60 % 60,
+            second_of_day % 60
         )
     }
 }
@@ -171,6 +266,31 @@ mod tests {
         assert!("2024-01-01T10:00:00.123456000Z"
             .parse::<Timestamp>()
             .is_ok());
+    }
+
+    #[test]
+    fn the_fast_path_agrees_with_chrono() {
+        let mut micros = Timestamp::MIN.0;
+        // a stride that visits every month, leap days and both sides of 1970
+        while micros < Timestamp::MAX.0 {
+            let ts = Timestamp(micros);
+            let by_chrono = ts
+                .to_datetime()
+                .to_rfc3339_opts(SecondsFormat::Micros, true);
+            assert_eq!(ts.to_string(), by_chrono);
+            assert_eq!(parse_canonical(&by_chrono), Some(ts));
+            micros += 86_399_999_937 * 7 + 13;
+        }
+        for bad in [
+            "2023-02-29T00:00:00.000000Z",
+            "2024-13-01T00:00:00.000000Z",
+            "2024-01-01T24:00:00.000000Z",
+            "2024-01-01 00:00:00.000000Z",
+            "0000-01-01T00:00:00.000000Z",
+        ] {
+            assert_eq!(parse_canonical(bad), None, "{bad}");
+        }
+        assert!("2024-02-29T23:59:59.999999Z".parse::<Timestamp>().is_ok());
     }
 
     #[test]

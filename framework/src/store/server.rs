@@ -96,8 +96,9 @@ pub struct LogQuery {
 /// - [`begin_push`](Self::begin_push) serialises push transactions against
 ///   every other push on the same database, from every process: a second
 ///   caller waits until the first commits or rolls back. So receive
-///   positions are taken in commit order and a reader that has seen the
-///   head at position `p` can see every row at or before `p`.
+///   positions are taken in commit order, without gaps (a push appends at
+///   `head + 1…`), and a reader that has seen the head at position `p` can
+///   see every row at or before `p`.
 /// - Dropping a [`PushTransaction`] without committing rolls it back;
 ///   nothing of it stays.
 /// - [`read_log`](Self::read_log) returns rows in receive order and never
