@@ -10,4 +10,6 @@ mod server;
 
 pub use client::{ClientStore, ClientTransaction, OutboxEntry, OutboxState, OutboxSummary};
 pub use error::StoreError;
-pub use server::{LogEntry, LogPosition, LogQuery, PushTransaction, SeenOutcome, ServerStore};
+pub use server::{
+    LogEntry, LogPosition, LogQuery, Login, PushTransaction, SeenOutcome, ServerStore,
+};

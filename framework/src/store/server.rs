@@ -46,6 +46,34 @@ pub struct LogEntry {
     pub data: String,
 }
 
+/// A user's server-only log-in data: never synced, never pulled.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Login {
+    /// The user name it is found by.
+    pub username: String,
+    /// The user's id (its synced user record).
+    pub user_id: Uuid,
+    /// A slow salted hash (PHC string), or none when the user may only be
+    /// given minted tokens.
+    pub password_hash: Option<String>,
+    /// The pens an operator may touch.
+    pub pens: Vec<Uuid>,
+}
+
+impl std::fmt::Debug for Login {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Login")
+            .field("username", &self.username)
+            .field("user_id", &self.user_id)
+            .field(
+                "password_hash",
+                &self.password_hash.as_ref().map(|_| "<hidden>"),
+            )
+            .field("pens", &self.pens)
+            .finish()
+    }
+}
+
 /// How a change already sorted was answered, kept for idempotent replays.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum SeenOutcome {
@@ -122,6 +150,12 @@ pub trait ServerStore: Send + Sync {
 
     /// The position of the first log row at or after `receive_seq`, if any.
     async fn log_position_from(&self, receive_seq: i64) -> Result<Option<LogPosition>, StoreError>;
+
+    /// Stores a log-in (replacing one of the same user name).
+    async fn put_login(&self, login: &Login) -> Result<(), StoreError>;
+
+    /// The log-in of a user name, if any.
+    async fn login(&self, username: &str) -> Result<Option<Login>, StoreError>;
 
     /// The stored version of one record, if any.
     async fn get_record(

@@ -31,6 +31,7 @@ macro_rules! server_suite {
             a_late_offline_write_is_still_pulled,
             readers_miss_nothing_under_concurrent_writers,
             a_batch_that_fails_midway_leaves_nothing_behind,
+            logins_are_kept_replaced_and_never_pulled,
         );
     };
     (@tests $make:expr; $($name:ident),+ $(,)?) => {

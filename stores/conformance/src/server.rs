@@ -582,3 +582,27 @@ pub async fn a_batch_that_fails_midway_leaves_nothing_behind(store: Arc<dyn Serv
     let response = push(&store, &world.admin, vec![update(&pen)]).await;
     assert_eq!(response.processed_count, 1);
 }
+
+/// Log-ins are stored, found by user name, replaced, and never pulled.
+pub async fn logins_are_kept_replaced_and_never_pulled(store: Arc<dyn ServerStore>) {
+    use jcselect_sync::store::Login;
+    let world = World::new();
+    world.seed(&store).await;
+    let mut login = Login {
+        username: "سامي".into(),
+        user_id: world.operator_user.id,
+        password_hash: Some("$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into()),
+        pens: vec![world.pen_a.id, world.pen_b.id],
+    };
+    store.put_login(&login).await.unwrap();
+    assert_eq!(store.login("سامي").await.unwrap(), Some(login.clone()));
+    login.pens = vec![];
+    login.password_hash = None;
+    store.put_login(&login).await.unwrap();
+    assert_eq!(store.login("سامي").await.unwrap(), Some(login));
+    assert_eq!(store.login("nobody").await.unwrap(), None);
+    let (changes, _, _) = pull_all(&store, &world.admin, PullFrom::Cursor(None), 1000).await;
+    assert!(changes
+        .iter()
+        .all(|change| !change.data.to_string().contains("argon2")));
+}

@@ -7,7 +7,7 @@ use chrono::NaiveDateTime;
 use jcselect_store_sql as sql;
 use jcselect_sync::record::Record;
 use jcselect_sync::store::{
-    LogEntry, LogPosition, LogQuery, PushTransaction, SeenOutcome, ServerStore, StoreError,
+    LogEntry, LogPosition, LogQuery, Login, PushTransaction, SeenOutcome, ServerStore, StoreError,
 };
 use jcselect_sync::wire::Operation;
 use jcselect_sync::EntityDecl;
@@ -17,6 +17,14 @@ use uuid::Uuid;
 use crate::codec::{backend, bind, corrupt, datetime, decode_record, pool, timestamp};
 use crate::config::{Connection, Manager, MssqlStore};
 use crate::statements::{record_rows_per_statement, BEGIN, COMMIT, DIALECT, ROLLBACK_IF_OPEN};
+
+fn pens_text(pens: &[Uuid]) -> String {
+    serde_json::to_string(pens).expect("UUIDs serialise")
+}
+
+fn parse_pens(table: &'static str, text: &str) -> Result<Vec<Uuid>, StoreError> {
+    serde_json::from_str(text).map_err(|error| corrupt(table, format!("pens: {error}")))
+}
 
 async fn fetch(conn: &mut Connection, query: Query<'_>) -> Result<Vec<Row>, StoreError> {
     query
@@ -199,6 +207,40 @@ impl ServerStore for MssqlStore {
             return Ok(None);
         }
         decode_head(rows).map(Some)
+    }
+
+    async fn put_login(&self, login: &Login) -> Result<(), StoreError> {
+        let mut query = Query::new(sql::upsert_login(DIALECT));
+        query.bind(login.username.clone());
+        query.bind(login.user_id);
+        query.bind(login.password_hash.clone());
+        query.bind(pens_text(&login.pens));
+        let mut conn = self.pool.get().await.map_err(pool)?;
+        query.execute(&mut *conn).await.map_err(backend)?;
+        Ok(())
+    }
+
+    async fn login(&self, username: &str) -> Result<Option<Login>, StoreError> {
+        let mut query = Query::new(sql::select_login(DIALECT));
+        query.bind(username.to_owned());
+        let mut conn = self.pool.get().await.map_err(pool)?;
+        let rows = fetch(&mut conn, query).await?;
+        let Some(row) = rows.first() else {
+            return Ok(None);
+        };
+        let bad = |error: tiberius::error::Error| corrupt("sync_logins", error.to_string());
+        Ok(Some(Login {
+            username: username.to_owned(),
+            user_id: row
+                .try_get::<Uuid, _>(0)
+                .map_err(bad)?
+                .ok_or_else(|| corrupt("sync_logins", "user_id is null".into()))?,
+            password_hash: row.try_get::<&str, _>(1).map_err(bad)?.map(str::to_owned),
+            pens: parse_pens(
+                "sync_logins",
+                row.try_get::<&str, _>(2).map_err(bad)?.unwrap_or("[]"),
+            )?,
+        }))
     }
 
     async fn get_record(

@@ -37,6 +37,8 @@ pub fn all_statements(entities: &[&'static EntityDecl]) -> Vec<String> {
         sql::update_head(DIALECT),
         sql::insert_schema_version(DIALECT),
         sql::table_columns(DIALECT),
+        sql::upsert_login(DIALECT),
+        sql::select_login(DIALECT),
     ];
     all.extend(sql::create_support_tables(DIALECT));
     for rows in [1, 3] {

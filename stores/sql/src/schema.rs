@@ -85,11 +85,12 @@ pub fn add_column(dialect: Dialect, table: &str, field: &FieldDecl) -> String {
     format!("ALTER TABLE {table} {keyword} {}", column(dialect, field))
 }
 
-/// The support tables, by name: schema versions, the change log and its
-/// head, the change ids already sorted, and the client's outbox and
-/// settings.
-pub fn support_tables() -> [&'static str; 6] {
+/// The support tables, by name: the server's log-ins (never synced),
+/// schema versions, the change log and its head, the change ids already
+/// sorted, and the client's outbox and settings.
+pub fn support_tables() -> [&'static str; 7] {
     [
+        "sync_logins",
         "sync_schema_versions",
         "sync_state",
         "sync_log",
@@ -173,6 +174,18 @@ pub fn create_support_tables(dialect: Dialect) -> Vec<String> {
         ),
         create_index(dialect, true, "ux_sync_outbox_change_id", "sync_outbox", "change_id"),
         create_index(dialect, false, "ix_sync_outbox_state", "sync_outbox", "state, queued_seq"),
+        create_table(
+            dialect,
+            "sync_logins",
+            &format!(
+                "username {} NOT NULL, user_id {} NOT NULL, password_hash {} NULL, pens {} NOT NULL, \
+                 PRIMARY KEY (username)",
+                ty(Key),
+                ty(Uuid),
+                ty(LongText),
+                ty(LongText)
+            ),
+        ),
         create_table(
             dialect,
             "sync_settings",

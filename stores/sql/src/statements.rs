@@ -225,6 +225,35 @@ pub fn log_position_from(dialect: Dialect) -> String {
     )
 }
 
+/// Inserts or replaces a log-in. Binds username, user id, password hash,
+/// pens (JSON text).
+pub fn upsert_login(dialect: Dialect) -> String {
+    let values = placeholders(dialect, 1, 4);
+    match dialect {
+        Dialect::MsSql => format!(
+            "MERGE INTO sync_logins AS target USING (VALUES ({values})) \
+             AS source (username, user_id, password_hash, pens) ON target.username = source.username \
+             WHEN MATCHED THEN UPDATE SET user_id = source.user_id, password_hash = source.password_hash, pens = source.pens \
+             WHEN NOT MATCHED THEN INSERT (username, user_id, password_hash, pens) \
+             VALUES (source.username, source.user_id, source.password_hash, source.pens);"
+        ),
+        _ => format!(
+            "INSERT INTO sync_logins (username, user_id, password_hash, pens) VALUES ({values}) \
+             ON CONFLICT (username) DO UPDATE SET user_id = excluded.user_id, \
+             password_hash = excluded.password_hash, pens = excluded.pens"
+        ),
+    }
+}
+
+/// A log-in by user name. Binds the name; returns user id, password hash,
+/// pens.
+pub fn select_login(dialect: Dialect) -> String {
+    format!(
+        "SELECT user_id, password_hash, pens FROM sync_logins WHERE username = {}",
+        dialect.placeholder(1)
+    )
+}
+
 /// Records that the schema reached a version. Binds version, time,
 /// description.
 pub fn insert_schema_version(dialect: Dialect) -> String {

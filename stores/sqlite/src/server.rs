@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use jcselect_store_sql::{self as sql, Dialect};
 use jcselect_sync::record::Record;
 use jcselect_sync::store::{
-    LogEntry, LogPosition, LogQuery, PushTransaction, SeenOutcome, ServerStore, StoreError,
+    LogEntry, LogPosition, LogQuery, Login, PushTransaction, SeenOutcome, ServerStore, StoreError,
 };
 use jcselect_sync::wire::Operation;
 use jcselect_sync::EntityDecl;
@@ -19,6 +19,14 @@ use crate::config::SqliteStore;
 use crate::tx::{begin_immediate, SqliteTx};
 
 const DIALECT: Dialect = Dialect::Sqlite;
+
+fn pens_text(pens: &[Uuid]) -> String {
+    serde_json::to_string(pens).expect("UUIDs serialise")
+}
+
+fn parse_pens(table: &'static str, text: &str) -> Result<Vec<Uuid>, StoreError> {
+    serde_json::from_str(text).map_err(|error| corrupt(table, format!("pens: {error}")))
+}
 
 async fn read_head(conn: &mut SqliteConnection) -> Result<LogPosition, StoreError> {
     let row = sqlx::query(&sql::read_head(DIALECT))
@@ -120,6 +128,35 @@ impl ServerStore for SqliteStore {
             Ok(LogPosition {
                 receive_seq: row.get(0),
                 received_at: parse_timestamp("sync_log", &row.get::<String, _>(1))?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn put_login(&self, login: &Login) -> Result<(), StoreError> {
+        sqlx::query(&sql::upsert_login(DIALECT))
+            .bind(login.username.clone())
+            .bind(login.user_id.to_string())
+            .bind(login.password_hash.clone())
+            .bind(pens_text(&login.pens))
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn login(&self, username: &str) -> Result<Option<Login>, StoreError> {
+        let row = sqlx::query(&sql::select_login(DIALECT))
+            .bind(username)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend)?;
+        row.map(|row| {
+            Ok(Login {
+                username: username.to_owned(),
+                user_id: parse_uuid("sync_logins", &row.get::<String, _>(0))?,
+                password_hash: row.get(1),
+                pens: parse_pens("sync_logins", &row.get::<String, _>(2))?,
             })
         })
         .transpose()
