@@ -237,6 +237,22 @@ impl<'de> Deserialize<'de> for Timestamp {
     }
 }
 
+#[cfg(feature = "schema")]
+impl schemars::JsonSchema for Timestamp {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Timestamp".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "string",
+            "format": "date-time",
+            "description": "RFC 3339 UTC with exactly six fractional digits",
+            "example": "2026-05-15T09:12:44.120031Z"
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

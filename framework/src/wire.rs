@@ -11,6 +11,7 @@ pub const MAX_CHANGES_PER_PUSH: usize = 10_000;
 
 /// `INSERT` or `UPDATE`; both mean "this is the whole record now".
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "UPPERCASE")]
 pub enum Operation {
     /// The record is new to the sender.
@@ -21,6 +22,7 @@ pub enum Operation {
 
 /// One change: the whole state of one record.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct EntityChange {
     /// Unique per queued change; makes a resent change harmless.
     pub change_id: Uuid,
@@ -38,6 +40,7 @@ pub struct EntityChange {
 
 /// `POST /sync/push` body.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct SyncPushRequest {
     /// The sending replica.
     pub client_id: String,
@@ -47,6 +50,7 @@ pub struct SyncPushRequest {
 
 /// A parent a change refers to that the server does not have.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct EntityRef {
     /// The parent's wire name.
     pub entity_type: String,
@@ -56,6 +60,7 @@ pub struct EntityRef {
 
 /// A change that waits for a missing parent.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct DependencyConflict {
     /// The change as sent.
     #[serde(flatten)]
@@ -66,6 +71,7 @@ pub struct DependencyConflict {
 
 /// Why a change can never succeed as sent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum FailureReason {
     /// Unknown entity type, a field missing or of the wrong type,
@@ -81,6 +87,7 @@ pub enum FailureReason {
 
 /// A change the server refused for good.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct FailedChange {
     /// The change as sent.
     #[serde(flatten)]
@@ -93,6 +100,7 @@ pub struct FailedChange {
 
 /// `POST /sync/push` answer (at 200 and 409).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct SyncPushResponse {
     /// Changes applied or already there.
     pub processed_count: u64,
@@ -109,6 +117,7 @@ pub struct SyncPushResponse {
 
 /// `GET /sync/pull` answer.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct SyncPullResponse {
     /// The page, in the server's receive order.
     pub changes: Vec<EntityChange>,
@@ -126,6 +135,7 @@ pub struct SyncPullResponse {
 
 /// `POST /auth/login` body.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct LoginRequest {
     /// The user's name.
     pub username: String,
@@ -144,6 +154,7 @@ impl std::fmt::Debug for LoginRequest {
 
 /// `POST /auth/login` answer.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct LoginResponse {
     /// The JWT to send as `Authorization: Bearer …`.
     pub access_token: String,
@@ -170,6 +181,7 @@ impl std::fmt::Debug for LoginResponse {
 
 /// Every error response's body, at any status.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct ErrorBody {
     /// A short machine-readable code.
     pub error: String,

@@ -1,0 +1,127 @@
+//! The HTTP API: the router, its layers, and `run`.
+
+mod error;
+mod login;
+mod ops;
+mod sync;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{HeaderMap, HeaderName};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::routing::{get, post};
+use axum::Router;
+use jcselect_sync::auth::Principal;
+use jcselect_sync::store::ServerStore;
+use jcselect_sync::Registry;
+use tower_http::compression::CompressionLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+
+pub use error::ApiError;
+
+use crate::auth::Tokens;
+use crate::metrics::Metrics;
+
+/// Everything a request handler needs. Nothing here is a cache of data
+/// another server process could change: every answer comes from the store.
+#[derive(Clone)]
+pub struct AppState {
+    /// The store.
+    pub store: Arc<dyn ServerStore>,
+    /// The entities.
+    pub registry: &'static Registry,
+    /// Mints and checks tokens.
+    pub tokens: Tokens,
+    /// Lifetime of tokens `/auth/login` issues, seconds.
+    pub token_ttl_seconds: u64,
+    /// Largest request body, bytes.
+    pub max_payload_size: u64,
+    /// How far ahead of our clock a change may be stamped, seconds.
+    pub max_clock_skew_seconds: u64,
+    /// This process's counters.
+    pub metrics: Arc<Metrics>,
+}
+
+impl AppState {
+    /// The principal of a request's bearer token, or 401.
+    pub fn authenticate(&self, headers: &HeaderMap) -> Result<Principal, ApiError> {
+        let value = headers
+            .get(axum::http::header::AUTHORIZATION)
+            .ok_or_else(|| {
+                ApiError::unauthorized("missing Authorization: Bearer <token> header")
+            })?;
+        let token = value
+            .to_str()
+            .ok()
+            .and_then(|text| {
+                text.strip_prefix("Bearer ")
+                    .or_else(|| text.strip_prefix("bearer "))
+            })
+            .ok_or_else(|| {
+                ApiError::unauthorized("the Authorization header must be `Bearer <token>`")
+            })?;
+        self.tokens
+            .verify(token.trim())
+            .map_err(|refused| ApiError::unauthorized(refused.0))
+    }
+}
+
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// Counts every request by route and status, with its latency.
+async fn track(State(metrics): State<Arc<Metrics>>, request: Request, next: Next) -> Response {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |path| path.as_str().to_owned());
+    let started = Instant::now();
+    let response = next.run(request).await;
+    metrics.request(&route, response.status().as_u16(), started.elapsed());
+    response
+}
+
+/// The API's router with every layer: request ids, tracing, a timeout,
+/// gzip for clients that accept it, JSON error bodies, metrics.
+pub fn router(state: AppState, request_timeout: Duration) -> Router {
+    let metrics = state.metrics.clone();
+    Router::new()
+        .route("/sync/push", post(sync::push))
+        .route("/sync/pull", get(sync::pull))
+        .route("/auth/login", post(login::login))
+        .route("/health", get(ops::health))
+        .route("/metrics", get(ops::metrics))
+        .route("/openapi.json", get(ops::openapi))
+        .with_state(state)
+        .layer(middleware::from_fn_with_state(metrics, track))
+        .layer(middleware::map_response(error::json_errors))
+        .layer(CompressionLayer::new().gzip(true))
+        .layer(TimeoutLayer::with_status_code(axum::http::StatusCode::REQUEST_TIMEOUT, request_timeout))
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+        .layer(TraceLayer::new_for_http().make_span_with(|request: &Request| {
+            let id = request
+                .headers()
+                .get(REQUEST_ID)
+                .and_then(|value| value.to_str().ok())
+                .unwrap_or("-");
+            tracing::info_span!("request", method = %request.method(), path = %request.uri().path(), request_id = %id)
+        }))
+        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+}
+
+/// Serves `router` on `listener` until `shutdown` completes, then stops
+/// taking connections and waits for the requests in flight to finish.
+pub async fn run(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown)
+        .await
+}

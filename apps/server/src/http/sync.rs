@@ -1,0 +1,144 @@
+//! `POST /sync/push` and `GET /sync/pull`.
+
+use std::collections::HashMap;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use jcselect_entities::SyncAudit;
+use jcselect_sync::pull::{decode_cursor, read_pull, PullFrom, DEFAULT_PULL_LIMIT, MAX_PULL_LIMIT};
+use jcselect_sync::push::{apply_push, PushContext};
+use jcselect_sync::wire::{SyncPushRequest, MAX_CHANGES_PER_PUSH};
+use jcselect_sync::Timestamp;
+
+use super::{ApiError, AppState};
+
+/// Reads a body no larger than `limit` bytes (413 otherwise).
+pub(super) async fn read_body(
+    headers: &HeaderMap,
+    body: Body,
+    limit: u64,
+) -> Result<Bytes, ApiError> {
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|text| text.parse::<u64>().ok());
+    if declared.is_some_and(|length| length > limit) {
+        return Err(ApiError::too_large(limit));
+    }
+    axum::body::to_bytes(body, usize::try_from(limit).unwrap_or(usize::MAX))
+        .await
+        .map_err(|_| ApiError::too_large(limit))
+}
+
+/// Applies a batch of changes; 200, or 409 when some wait for a parent.
+pub async fn push(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let principal = app.authenticate(&headers)?;
+    let bytes = read_body(&headers, body, app.max_payload_size).await?;
+    let request: SyncPushRequest = serde_json::from_slice(&bytes).map_err(|error| {
+        ApiError::bad_request(format!("the body is not a SyncPushRequest: {error}"))
+    })?;
+    if request.changes.len() > MAX_CHANGES_PER_PUSH {
+        return Err(ApiError::bad_request(format!(
+            "{} changes in one request; at most {MAX_CHANGES_PER_PUSH} are allowed",
+            request.changes.len()
+        )));
+    }
+    let context = PushContext {
+        registry: app.registry,
+        audit: &SyncAudit,
+        max_clock_skew_micros: i64::try_from(app.max_clock_skew_seconds).unwrap_or(i64::MAX / 2)
+            * 1_000_000,
+    };
+    let response = apply_push(
+        app.store.as_ref(),
+        &context,
+        &principal,
+        &request,
+        Timestamp::now(),
+    )
+    .await?;
+    app.metrics.push(&response);
+    tracing::info!(
+        user = %principal.user_id,
+        changes = request.changes.len(),
+        processed = response.processed_count,
+        conflicts = response.conflicts.len(),
+        waiting = response.dependency_conflicts.len(),
+        failed = response.failed_changes.len(),
+        "push"
+    );
+    let status = if response.dependency_conflicts.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::CONFLICT
+    };
+    Ok((status, Json(response)).into_response())
+}
+
+/// The query of a pull, checked.
+fn pull_from(params: &HashMap<String, String>) -> Result<(PullFrom, usize), ApiError> {
+    let limit = match params.get("limit") {
+        None => DEFAULT_PULL_LIMIT,
+        Some(text) => text
+            .parse::<usize>()
+            .ok()
+            .filter(|limit| (1..=MAX_PULL_LIMIT).contains(limit))
+            .ok_or_else(|| {
+                ApiError::bad_request(format!("limit must be 1 to {MAX_PULL_LIMIT}, got {text:?}"))
+            })?,
+    };
+    let offset = match params.get("offset") {
+        None => 0,
+        Some(text) => text.parse::<u64>().map_err(|_| {
+            ApiError::bad_request(format!("offset must be 0 or more, got {text:?}"))
+        })?,
+    };
+    let from = match (params.get("cursor"), params.get("last_sync")) {
+        (Some(_), Some(_)) => {
+            return Err(ApiError::bad_request("give cursor or last_sync, not both"))
+        }
+        (Some(cursor), None) => {
+            if params.contains_key("offset") {
+                return Err(ApiError::bad_request(
+                    "offset goes with last_sync, not with cursor",
+                ));
+            }
+            let seq =
+                decode_cursor(cursor).map_err(|error| ApiError::bad_request(error.to_string()))?;
+            PullFrom::Cursor(Some(seq))
+        }
+        (None, Some(last_sync)) => PullFrom::LastSync {
+            last_sync: last_sync
+                .parse::<Timestamp>()
+                .map_err(|error| ApiError::bad_request(format!("last_sync: {error}")))?,
+            offset,
+        },
+        (None, None) if offset > 0 => PullFrom::LastSync {
+            last_sync: Timestamp::MIN,
+            offset,
+        },
+        (None, None) => PullFrom::Cursor(None),
+    };
+    Ok((from, limit))
+}
+
+/// A page of changes after a cursor (or a `last_sync` time).
+pub async fn pull(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    let principal = app.authenticate(&headers)?;
+    let (from, limit) = pull_from(&params)?;
+    let page = read_pull(app.store.as_ref(), &principal, from, limit).await?;
+    app.metrics.pull(&page);
+    tracing::debug!(user = %principal.user_id, changes = page.changes.len(), has_more = page.has_more, "pull");
+    Ok(Json(page).into_response())
+}

@@ -1,0 +1,270 @@
+//! `jcselect-server`: parses the command line, wires the library, runs.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use jcselect_server::settings::{database_url, FileSettings, Overrides, Settings};
+use jcselect_server::{auth, database, http, secret, users, ServerError};
+use jcselect_sync::auth::Role;
+use tokio::io::AsyncReadExt;
+use uuid::Uuid;
+
+/// The jcselect sync server: polling-station desktops push what they did
+/// and pull what others did through it.
+#[derive(Parser)]
+#[command(name = "jcselect-server", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the sync API (push, pull, log-in, health, metrics, OpenAPI).
+    Serve(ServeArgs),
+    /// Manage users.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Print a JWT for a user, and nothing else.
+    MintToken(MintArgs),
+}
+
+#[derive(Args)]
+struct Common {
+    /// Database: sqlite://PATH (created when missing), postgres://… or
+    /// mssql://user:password@host:port/database.
+    /// [default: sqlite://jcselect-server.db]
+    #[arg(long = "database", env = "JCSELECT_DATABASE_URL", value_name = "URL")]
+    database: Option<String>,
+    /// A TOML file of settings (keys as the long flags, with underscores).
+    #[arg(long, env = "JCSELECT_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
+}
+
+impl Common {
+    fn file(&self) -> Result<FileSettings, ServerError> {
+        self.config
+            .as_deref()
+            .map_or_else(|| Ok(FileSettings::default()), FileSettings::read)
+    }
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    #[command(flatten)]
+    common: Common,
+    /// Address to listen on; port 0 picks a free one. [default: 127.0.0.1:8000]
+    #[arg(long, env = "JCSELECT_LISTEN", value_name = "ADDR")]
+    listen: Option<String>,
+    /// Lifetime of tokens from /auth/login, seconds (60–604800). [default: 43200]
+    #[arg(long, env = "JCSELECT_TOKEN_TTL_SECONDS")]
+    token_ttl_seconds: Option<u64>,
+    /// Largest request body, bytes (1024–104857600). [default: 10485760]
+    #[arg(long, env = "JCSELECT_MAX_PAYLOAD_SIZE")]
+    max_payload_size: Option<u64>,
+    /// Longest a request may take, seconds (1–600). [default: 60]
+    #[arg(long, env = "JCSELECT_REQUEST_TIMEOUT_SECONDS")]
+    request_timeout_seconds: Option<u64>,
+    /// How far ahead of the server's clock a change may be stamped,
+    /// seconds (1–86400). [default: 300]
+    #[arg(long, env = "JCSELECT_MAX_CLOCK_SKEW_SECONDS")]
+    max_clock_skew_seconds: Option<u64>,
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Create a user and print its id. Its User record syncs to every
+    /// replica; its password hash stays on the server.
+    Add(UserAddArgs),
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum RoleArg {
+    /// May write anything, including soft deletes.
+    Admin,
+    /// May write the records of its pens only, never delete.
+    Operator,
+}
+
+#[derive(Args)]
+struct UserAddArgs {
+    #[command(flatten)]
+    common: Common,
+    /// Log-in name (unique).
+    #[arg(long)]
+    username: String,
+    /// Role.
+    #[arg(long, value_enum)]
+    role: RoleArg,
+    /// A pen the operator may touch (repeat for several).
+    #[arg(long = "pen", value_name = "UUID")]
+    pens: Vec<Uuid>,
+    /// Read the password from standard input (without it the user can only
+    /// be given tokens by mint-token).
+    #[arg(long)]
+    password_stdin: bool,
+    /// Display name. [default: the user name]
+    #[arg(long)]
+    full_name: Option<String>,
+}
+
+#[derive(Args)]
+struct MintArgs {
+    #[command(flatten)]
+    common: Common,
+    /// The user to mint a token for.
+    #[arg(long)]
+    username: String,
+    /// Lifetime of the token, seconds (60–604800). [default: 43200]
+    #[arg(long)]
+    ttl_seconds: Option<u64>,
+}
+
+fn jwt_secret(database_url: &str) -> Result<secret::JwtSecret, ServerError> {
+    let variable = std::env::var(secret::SECRET_VARIABLE).ok();
+    secret::resolve(variable, database::sqlite_file(database_url).as_deref())
+}
+
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut terminate =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                .expect("a SIGTERM handler can be installed");
+        tokio::select! {
+            _ = interrupt => {},
+            _ = terminate.recv() => {},
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = interrupt.await;
+    tracing::info!("shutting down: finishing requests in flight");
+}
+
+async fn serve(args: ServeArgs) -> Result<(), ServerError> {
+    let overrides = Overrides {
+        listen: args.listen,
+        database_url: args.common.database.clone(),
+        token_ttl_seconds: args.token_ttl_seconds,
+        max_payload_size: args.max_payload_size,
+        request_timeout_seconds: args.request_timeout_seconds,
+        max_clock_skew_seconds: args.max_clock_skew_seconds,
+    };
+    let settings = Settings::resolve(overrides, args.common.file()?)?;
+    let secret = jwt_secret(&settings.database_url)?;
+    let router = jcselect_server::app(&settings, &secret).await?;
+    let listener = tokio::net::TcpListener::bind(settings.listen)
+        .await
+        .map_err(|error| ServerError::io(format!("listening on {}", settings.listen), error))?;
+    let address = listener
+        .local_addr()
+        .map_err(|error| ServerError::io("reading the bound address", error))?;
+    println!("listening on http://{address}");
+    let _ = std::io::stdout().flush();
+    http::run(listener, router, shutdown_signal())
+        .await
+        .map_err(|error| ServerError::io("serving", error))
+}
+
+async fn add_user(args: UserAddArgs) -> Result<(), ServerError> {
+    let url = database_url(
+        args.common.database.clone(),
+        args.common.file()?.database_url,
+    );
+    let registry = jcselect_server::registry()?;
+    let store = database::open_store(&url, registry).await?;
+    let password_hash = if args.password_stdin {
+        let mut password = String::new();
+        tokio::io::stdin()
+            .read_to_string(&mut password)
+            .await
+            .map_err(|error| ServerError::io("reading the password from standard input", error))?;
+        let password = password.trim_end_matches(['\r', '\n']);
+        if password.is_empty() {
+            return Err(ServerError::User(
+                "the password read from standard input is empty".into(),
+            ));
+        }
+        Some(auth::hash_password(password))
+    } else {
+        None
+    };
+    let role = match args.role {
+        RoleArg::Admin => Role::Admin,
+        RoleArg::Operator => Role::Operator,
+    };
+    let id = users::add_user(
+        store.as_ref(),
+        registry,
+        users::NewUser {
+            username: args.username,
+            full_name: args.full_name,
+            role,
+            pens: args.pens,
+            password_hash,
+        },
+    )
+    .await?;
+    println!("{id}");
+    Ok(())
+}
+
+async fn mint_token(args: MintArgs) -> Result<(), ServerError> {
+    let file = args.common.file()?;
+    let overrides = Overrides {
+        database_url: args.common.database.clone(),
+        token_ttl_seconds: args.ttl_seconds,
+        ..Overrides::default()
+    };
+    let settings = Settings::resolve(overrides, file)?;
+    let secret = jwt_secret(&settings.database_url)?;
+    let store = database::open_store(&settings.database_url, jcselect_server::registry()?).await?;
+    let token = users::mint_for(
+        store.as_ref(),
+        &auth::Tokens::new(&secret),
+        &args.username,
+        settings.token_ttl_seconds,
+    )
+    .await?;
+    println!("{token}");
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("JCSELECT_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start the runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Serve(args) => serve(args).await,
+            Command::User(UserCommand::Add(args)) => add_user(args).await,
+            Command::MintToken(args) => mint_token(args).await,
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}

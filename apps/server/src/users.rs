@@ -1,0 +1,168 @@
+//! Users: creating one (its `User` record syncs, its log-in does not), and
+//! the token a user gets.
+
+use jcselect_entities::{Role as UserRole, SyncAudit, User};
+use jcselect_sync::auth::{Principal, Role};
+use jcselect_sync::push::{apply_push, PushContext};
+use jcselect_sync::store::{Login, ServerStore};
+use jcselect_sync::wire::{EntityChange, Operation, SyncPushRequest};
+use jcselect_sync::{Registry, Syncable, Timestamp};
+use uuid::Uuid;
+
+use crate::auth::{verify_password, Tokens};
+use crate::error::ServerError;
+
+/// What `user add` is given.
+#[derive(Debug, Clone)]
+pub struct NewUser {
+    /// Log-in name, unique.
+    pub username: String,
+    /// Display name (the user name when not given).
+    pub full_name: Option<String>,
+    /// Admin or operator.
+    pub role: Role,
+    /// The pens an operator may touch.
+    pub pens: Vec<Uuid>,
+    /// An argon2 hash of the password, if the user logs in with one.
+    pub password_hash: Option<String>,
+}
+
+/// Creates a user: its `User` record through a push (so it is logged and
+/// every replica pulls it) and its server-only log-in. Returns its id.
+pub async fn add_user(
+    store: &dyn ServerStore,
+    registry: &Registry,
+    new: NewUser,
+) -> Result<Uuid, ServerError> {
+    if new.username.trim().is_empty() {
+        return Err(ServerError::User("the user name must not be empty".into()));
+    }
+    if store.login(&new.username).await?.is_some() {
+        return Err(ServerError::User(format!(
+            "user {:?} already exists",
+            new.username
+        )));
+    }
+    let now = Timestamp::now();
+    let user = User {
+        id: Uuid::new_v4(),
+        created_at: now,
+        updated_at: now,
+        deleted_at: None,
+        deleted_by: None,
+        username: new.username.clone(),
+        full_name: new.full_name.unwrap_or_else(|| new.username.clone()),
+        role: match new.role {
+            Role::Admin => UserRole::Admin,
+            Role::Operator => UserRole::Operator,
+        },
+        is_active: true,
+    };
+    let request = SyncPushRequest {
+        client_id: "jcselect-server user add".into(),
+        changes: vec![EntityChange {
+            change_id: Uuid::new_v4(),
+            entity_type: User::DECL.name.into(),
+            entity_id: user.id,
+            operation: Operation::Insert,
+            timestamp: now,
+            data: serde_json::to_value(&user).expect("a user serialises"),
+        }],
+    };
+    let context = PushContext {
+        registry,
+        audit: &SyncAudit,
+        max_clock_skew_micros: 0,
+    };
+    let system = Principal {
+        user_id: user.id,
+        role: Role::Admin,
+        pens: vec![],
+    };
+    let response = apply_push(store, &context, &system, &request, now).await?;
+    if response.processed_count != 1 {
+        return Err(ServerError::User(format!(
+            "the user record was refused: {response:?}"
+        )));
+    }
+    store
+        .put_login(&Login {
+            username: new.username,
+            user_id: user.id,
+            password_hash: new.password_hash,
+            pens: new.pens,
+        })
+        .await?;
+    Ok(user.id)
+}
+
+/// A user who may be given a token: known, active, not deleted.
+#[derive(Debug, Clone)]
+pub struct ActiveUser {
+    /// The log-in.
+    pub login: Login,
+    /// The role its `User` record holds now.
+    pub role: Role,
+}
+
+/// Finds an active user by name.
+pub async fn active_user(
+    store: &dyn ServerStore,
+    username: &str,
+) -> Result<Option<ActiveUser>, ServerError> {
+    let Some(login) = store.login(username).await? else {
+        return Ok(None);
+    };
+    let Some(record) = store.get_record(User::DECL, login.user_id).await? else {
+        return Ok(None);
+    };
+    let user = User::from_record(&record).map_err(jcselect_sync::store::StoreError::from)?;
+    if !user.is_active || user.deleted_at.is_some() {
+        return Ok(None);
+    }
+    let role = match user.role {
+        UserRole::Admin => Role::Admin,
+        UserRole::Operator => Role::Operator,
+    };
+    Ok(Some(ActiveUser { login, role }))
+}
+
+/// The token `mint-token` prints.
+pub async fn mint_for(
+    store: &dyn ServerStore,
+    tokens: &Tokens,
+    username: &str,
+    ttl_seconds: u64,
+) -> Result<String, ServerError> {
+    let user = active_user(store, username)
+        .await?
+        .ok_or_else(|| ServerError::User(format!("no active user {username:?}")))?;
+    Ok(tokens.mint(
+        user.login.user_id,
+        username,
+        user.role,
+        &user.login.pens,
+        ttl_seconds,
+    ))
+}
+
+/// Checks a password log-in; `None` for any failure (unknown user, no
+/// password, wrong password, inactive), so callers cannot tell which.
+pub async fn check_password(
+    store: &dyn ServerStore,
+    username: &str,
+    password: &str,
+) -> Result<Option<ActiveUser>, ServerError> {
+    let Some(user) = active_user(store, username).await? else {
+        return Ok(None);
+    };
+    let Some(hash) = user.login.password_hash.clone() else {
+        return Ok(None);
+    };
+    let password = password.to_owned();
+    // argon2 is slow on purpose: keep it off the request threads
+    let matches = tokio::task::spawn_blocking(move || verify_password(&password, &hash))
+        .await
+        .unwrap_or(false);
+    Ok(matches.then_some(user))
+}
