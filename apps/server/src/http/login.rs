@@ -2,7 +2,6 @@
 
 use axum::body::Body;
 use axum::extract::State;
-use axum::http::HeaderMap;
 use axum::Json;
 use jcselect_sync::auth::Role;
 use jcselect_sync::wire::{LoginRequest, LoginResponse};
@@ -12,10 +11,9 @@ use super::{ApiError, AppState};
 /// Exchanges a user name and password for a token; 401 for any mismatch.
 pub async fn login(
     State(app): State<AppState>,
-    headers: HeaderMap,
     body: Body,
 ) -> Result<Json<LoginResponse>, ApiError> {
-    let bytes = super::sync::read_body(&headers, body, app.max_payload_size).await?;
+    let bytes = super::sync::read_body(body, app.max_payload_size).await?;
     let request: LoginRequest = serde_json::from_slice(&bytes).map_err(|error| {
         ApiError::bad_request(format!(
             "the body must be {{\"username\", \"password\"}}: {error}"

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Query, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use jcselect_entities::SyncAudit;
@@ -15,22 +15,35 @@ use jcselect_sync::Timestamp;
 
 use super::{ApiError, AppState};
 
-/// Reads a body no larger than `limit` bytes (413 otherwise).
-pub(super) async fn read_body(
-    headers: &HeaderMap,
-    body: Body,
-    limit: u64,
-) -> Result<Bytes, ApiError> {
-    let declared = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|text| text.parse::<u64>().ok());
-    if declared.is_some_and(|length| length > limit) {
+/// Most bytes of an oversized body read and thrown away so that the client,
+/// still sending, can read the 413 instead of a reset connection.
+const DRAIN_LIMIT: u64 = 128 * 1024 * 1024;
+
+/// Reads a body no larger than `limit` bytes; a larger one is read to its
+/// end (up to [`DRAIN_LIMIT`]) and thrown away, and answered 413.
+pub(super) async fn read_body(body: Body, limit: u64) -> Result<Bytes, ApiError> {
+    use http_body_util::BodyExt;
+    let mut body = body;
+    let mut kept = Vec::new();
+    let mut total: u64 = 0;
+    while let Some(frame) = body.frame().await {
+        let Ok(frame) = frame else {
+            return Err(ApiError::bad_request("the request body could not be read"));
+        };
+        if let Ok(data) = frame.into_data() {
+            total += data.len() as u64;
+            if total > DRAIN_LIMIT {
+                break;
+            }
+            if total <= limit {
+                kept.extend_from_slice(&data);
+            }
+        }
+    }
+    if total > limit {
         return Err(ApiError::too_large(limit));
     }
-    axum::body::to_bytes(body, usize::try_from(limit).unwrap_or(usize::MAX))
-        .await
-        .map_err(|_| ApiError::too_large(limit))
+    Ok(Bytes::from(kept))
 }
 
 /// Applies a batch of changes; 200, or 409 when some wait for a parent.
@@ -40,7 +53,7 @@ pub async fn push(
     body: Body,
 ) -> Result<Response, ApiError> {
     let principal = app.authenticate(&headers)?;
-    let bytes = read_body(&headers, body, app.max_payload_size).await?;
+    let bytes = read_body(body, app.max_payload_size).await?;
     let request: SyncPushRequest = serde_json::from_slice(&bytes).map_err(|error| {
         ApiError::bad_request(format!("the body is not a SyncPushRequest: {error}"))
     })?;
