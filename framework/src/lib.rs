@@ -14,6 +14,7 @@ pub mod auth;
 pub mod clock;
 pub mod conflict;
 pub mod decl;
+pub mod engine;
 mod error;
 mod order;
 pub mod pull;
@@ -25,6 +26,7 @@ pub mod scope;
 pub mod store;
 mod syncable;
 mod timestamp;
+pub mod transport;
 pub mod wire;
 
 pub use clock::HybridClock;

@@ -85,73 +85,77 @@ pub enum OutboxUpdate {
     Remove(Uuid),
     /// Keep it, with a new state.
     Update(OutboxEntry),
+    /// Refused as stamped too far ahead of the server's clock: it stays
+    /// pending, and the engine stamps the record again with the corrected
+    /// clock (a new local write, so a new change id).
+    Restamp(OutboxEntry),
 }
 
 /// What a push response means for each entry sent: processed and
 /// conflicting changes (the server's record comes down on the pull) leave
-/// the outbox; dependency conflicts wait for a
-/// growing delay and are parked after `max_retries`; failed changes are
-/// parked with their reason. Entries the response does not mention stay.
+/// the outbox; dependency conflicts wait for a growing delay and are parked
+/// after `max_retries`; clock-skew refusals are stamped again (parked after
+/// `max_retries`); other failed changes are parked with their reason.
 pub fn plan_settlement(
     sent: &[OutboxEntry],
     response: &SyncPushResponse,
     now: Timestamp,
     policy: &RetryPolicy,
 ) -> Vec<OutboxUpdate> {
-    let mut not_done: HashMap<Uuid, String> = HashMap::new();
-    for conflict in &response.dependency_conflicts {
-        let missing: Vec<String> = conflict
-            .missing
-            .iter()
-            .map(|parent| format!("{} {}", parent.entity_type, parent.entity_id))
-            .collect();
-        not_done.insert(
-            conflict.change.change_id,
-            format!("missing parent: {}", missing.join(", ")),
-        );
-    }
-    let failed: HashMap<Uuid, String> = response
+    let waiting: HashMap<Uuid, &crate::wire::DependencyConflict> = response
+        .dependency_conflicts
+        .iter()
+        .map(|conflict| (conflict.change.change_id, conflict))
+        .collect();
+    let failed: HashMap<Uuid, &crate::wire::FailedChange> = response
         .failed_changes
         .iter()
-        .map(|failed| {
-            let reason = serde_json::to_value(failed.reason)
-                .ok()
-                .and_then(|value| value.as_str().map(str::to_owned))
-                .unwrap_or_default();
-            (
-                failed.change.change_id,
-                format!("{reason}: {}", failed.message),
-            )
-        })
+        .map(|failed| (failed.change.change_id, failed))
         .collect();
     sent.iter()
         .map(|entry| {
-            let id = entry.change_id;
-            if let Some(reason) = failed.get(&id) {
+            let attempts = entry.attempts + 1;
+            let exhausted = attempts >= policy.max_retries;
+            if let Some(failed) = failed.get(&entry.change_id) {
+                let reason = serde_json::to_value(failed.reason)
+                    .ok()
+                    .and_then(|value| value.as_str().map(str::to_owned))
+                    .unwrap_or_default();
+                let last_error = Some(format!("{reason}: {}", failed.message));
+                if failed.reason == crate::wire::FailureReason::ClockSkew && !exhausted {
+                    return OutboxUpdate::Restamp(OutboxEntry {
+                        attempts,
+                        last_error,
+                        ..entry.clone()
+                    });
+                }
                 return OutboxUpdate::Update(OutboxEntry {
                     state: OutboxState::Parked,
-                    last_error: Some(reason.clone()),
+                    last_error,
                     ..entry.clone()
                 });
             }
-            if let Some(reason) = not_done.get(&id) {
-                let attempts = entry.attempts + 1;
-                let parked = attempts >= policy.max_retries;
+            if let Some(conflict) = waiting.get(&entry.change_id) {
+                let missing: Vec<String> = conflict
+                    .missing
+                    .iter()
+                    .map(|parent| format!("{} {}", parent.entity_type, parent.entity_id))
+                    .collect();
                 return OutboxUpdate::Update(OutboxEntry {
-                    state: if parked {
+                    state: if exhausted {
                         OutboxState::Parked
                     } else {
                         OutboxState::Retry
                     },
                     attempts,
-                    next_attempt_at: (!parked)
+                    next_attempt_at: (!exhausted)
                         .then(|| now.plus_micros(policy.delay_micros(attempts))),
-                    last_error: Some(reason.clone()),
+                    last_error: Some(format!("missing parent: {}", missing.join(", "))),
                     ..entry.clone()
                 });
             }
             // processed (counted, not listed) or in conflict: sorted for good
-            OutboxUpdate::Remove(id)
+            OutboxUpdate::Remove(entry.change_id)
         })
         .collect()
 }
@@ -166,12 +170,12 @@ pub async fn settle_outbox(
         .iter()
         .filter_map(|update| match update {
             OutboxUpdate::Remove(id) => Some(*id),
-            OutboxUpdate::Update(_) => None,
+            OutboxUpdate::Update(_) | OutboxUpdate::Restamp(_) => None,
         })
         .collect();
     tx.remove_outbox(&removed).await?;
     for update in updates {
-        if let OutboxUpdate::Update(entry) = update {
+        if let OutboxUpdate::Update(entry) | OutboxUpdate::Restamp(entry) = update {
             tx.update_outbox(entry).await?;
         }
     }

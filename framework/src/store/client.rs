@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use uuid::Uuid;
 
 use crate::decl::EntityDecl;
-use crate::record::Record;
+use crate::record::{FieldValue, Record};
 use crate::store::StoreError;
 use crate::timestamp::Timestamp;
 use crate::wire::Operation;
@@ -115,6 +115,16 @@ pub trait ClientStore: Send + Sync {
         entity: &'static EntityDecl,
         id: Uuid,
     ) -> Result<Option<Record>, StoreError>;
+
+    /// Records of `entity` whose fields equal the given values (fields not
+    /// declared by the entity are an error); soft-deleted ones only when
+    /// `include_deleted`.
+    async fn find_records(
+        &self,
+        entity: &'static EntityDecl,
+        equal: &[(&str, FieldValue)],
+        include_deleted: bool,
+    ) -> Result<Vec<Record>, StoreError>;
 
     /// A sync setting (cursor, clock state…).
     async fn get_setting(&self, key: &str) -> Result<Option<String>, StoreError>;

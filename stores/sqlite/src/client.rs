@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use async_trait::async_trait;
-use jcselect_sync::record::Record;
+use jcselect_sync::record::{FieldValue, Record};
 use jcselect_sync::store::{
     ClientStore, ClientTransaction, OutboxEntry, OutboxState, OutboxSummary, StoreError,
 };
@@ -153,6 +153,47 @@ impl ClientStore for SqliteStore {
         id: Uuid,
     ) -> Result<Option<Record>, StoreError> {
         jcselect_sync::store::ServerStore::get_record(self, entity, id).await
+    }
+
+    async fn find_records(
+        &self,
+        entity: &'static EntityDecl,
+        equal: &[(&str, FieldValue)],
+        include_deleted: bool,
+    ) -> Result<Vec<Record>, StoreError> {
+        let mut conditions = Vec::new();
+        for (field, _) in equal {
+            // only declared names reach the SQL text
+            let declared = entity
+                .all_fields()
+                .find(|f| f.name == *field)
+                .ok_or_else(|| {
+                    StoreError::Record(jcselect_sync::Error::BadDeclaration {
+                        entity: entity.name,
+                        problem: format!("no field `{field}` to filter on"),
+                    })
+                })?;
+            conditions.push(format!("{} = ?", declared.name));
+        }
+        if !include_deleted {
+            conditions.push("deleted_at IS NULL".to_owned());
+        }
+        let columns: Vec<&str> = entity.all_fields().map(|field| field.name).collect();
+        let mut text = format!("SELECT {} FROM {}", columns.join(", "), entity.table);
+        if !conditions.is_empty() {
+            text.push_str(&format!(" WHERE {}", conditions.join(" AND ")));
+        }
+        let mut query = sqlx::query(&text);
+        for (_, value) in equal {
+            query = crate::codec::bind(query, value);
+        }
+        query
+            .fetch_all(&self.pool)
+            .await
+            .map_err(backend)?
+            .iter()
+            .map(|row| crate::codec::decode_record(entity, row))
+            .collect()
     }
 
     async fn get_setting(&self, key: &str) -> Result<Option<String>, StoreError> {

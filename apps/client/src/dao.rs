@@ -1,0 +1,226 @@
+//! The data API the desktop UI calls (the seed's `dao.py` and voter search):
+//! every write stamped by the hybrid clock and queued for push in the same
+//! transaction.
+
+use std::sync::Arc;
+
+use jcselect_entities::{AuditLog, Voter};
+use jcselect_sync::engine::ClientState;
+use jcselect_sync::record::FieldValue;
+use jcselect_sync::replica::write_local;
+use jcselect_sync::store::{ClientStore, StoreError};
+use jcselect_sync::{Registry, Syncable};
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::normalize::normalize;
+
+/// Most results a voter search returns.
+pub const SEARCH_LIMIT: usize = 100;
+
+/// Why a data operation was refused.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DaoError {
+    /// The local store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The record does not exist (or is soft-deleted).
+    #[error("{0}")]
+    NotFound(String),
+    /// The user's role does not allow it.
+    #[error("{0}")]
+    Forbidden(String),
+    /// The operation makes no sense for the record as it is.
+    #[error("{0}")]
+    Refused(String),
+}
+
+/// Who is acting at this desktop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Actor {
+    /// The user's id.
+    pub user_id: Uuid,
+    /// Whether the user is an admin.
+    pub is_admin: bool,
+}
+
+/// The local data API.
+#[derive(Clone)]
+pub struct Dao {
+    store: Arc<dyn ClientStore>,
+    registry: &'static Registry,
+    state: ClientState,
+}
+
+impl Dao {
+    /// The API over a migrated replica; `state` gives the clock.
+    pub fn new(
+        store: Arc<dyn ClientStore>,
+        registry: &'static Registry,
+        state: ClientState,
+    ) -> Self {
+        Dao {
+            store,
+            registry,
+            state,
+        }
+    }
+
+    /// Creates or updates records: each gets a fresh `updated_at` (and a
+    /// `created_at` when new) from the hybrid clock; all are written and
+    /// queued in one transaction.
+    pub async fn save<T: Syncable + Clone>(&self, records: &[T]) -> Result<Vec<T>, DaoError> {
+        let mut stamped = Vec::with_capacity(records.len());
+        let mut erased = Vec::with_capacity(records.len());
+        for record in records {
+            let stamp = self.state.next_stamp().await?;
+            let mut value = record.to_record().map_err(StoreError::from)?;
+            value
+                .set("updated_at", FieldValue::Timestamp(stamp))
+                .map_err(StoreError::from)?;
+            if self.store.get_record(T::DECL, value.id()).await?.is_none() {
+                value
+                    .set("created_at", FieldValue::Timestamp(stamp))
+                    .map_err(StoreError::from)?;
+            }
+            stamped.push(T::from_record(&value).map_err(StoreError::from)?);
+            erased.push(value);
+        }
+        write_local(self.store.as_ref(), self.registry, &erased).await?;
+        Ok(stamped)
+    }
+
+    /// A live voter.
+    pub async fn voter(&self, id: Uuid) -> Result<Voter, DaoError> {
+        let record = self
+            .store
+            .get_record(Voter::DECL, id)
+            .await?
+            .ok_or_else(|| DaoError::NotFound(format!("no voter {id}")))?;
+        let voter = Voter::from_record(&record).map_err(StoreError::from)?;
+        if voter.deleted_at.is_some() {
+            return Err(DaoError::NotFound(format!("voter {id} was deleted")));
+        }
+        Ok(voter)
+    }
+
+    /// Marks a voter as voted by `actor`; refused when already marked.
+    pub async fn mark_voted(&self, voter_id: Uuid, actor: Actor) -> Result<Voter, DaoError> {
+        let mut voter = self.voter(voter_id).await?;
+        if voter.has_voted {
+            return Err(DaoError::Refused(format!(
+                "voter {} already voted at {} (marked by {})",
+                voter.voter_number,
+                voter
+                    .voted_at
+                    .map_or_else(|| "an unknown time".into(), |at| at.to_string()),
+                voter
+                    .voted_by
+                    .map_or_else(|| "unknown".into(), |by| by.to_string()),
+            )));
+        }
+        let stamp = self.state.next_stamp().await?;
+        voter.has_voted = true;
+        voter.voted_at = Some(stamp);
+        voter.voted_by = Some(actor.user_id);
+        voter.updated_at = stamp;
+        let record = voter.to_record().map_err(StoreError::from)?;
+        write_local(self.store.as_ref(), self.registry, &[record]).await?;
+        Ok(voter)
+    }
+
+    /// Soft-deletes a voter (admins only): the tombstone, its
+    /// `VOTER_DELETED` audit row and their outbox entries in one
+    /// transaction.
+    pub async fn soft_delete_voter(&self, voter_id: Uuid, actor: Actor) -> Result<Voter, DaoError> {
+        if !actor.is_admin {
+            return Err(DaoError::Forbidden(
+                "only an admin may delete a voter".into(),
+            ));
+        }
+        let mut voter = self.voter(voter_id).await?;
+        let stamp = self.state.next_stamp().await?;
+        voter.deleted_at = Some(stamp);
+        voter.deleted_by = Some(actor.user_id);
+        voter.updated_at = stamp;
+        let audit = AuditLog {
+            id: Uuid::new_v4(),
+            created_at: stamp,
+            updated_at: stamp,
+            deleted_at: None,
+            deleted_by: None,
+            operator_id: Some(actor.user_id),
+            action: "VOTER_DELETED".into(),
+            entity_type: Some("Voter".into()),
+            entity_id: Some(voter.id),
+            old_values: None,
+            new_values: Some(json!({"deleted_at": stamp, "deleted_by": actor.user_id})),
+            pen_id: Some(voter.pen_id),
+        };
+        let records = [
+            voter.to_record().map_err(StoreError::from)?,
+            audit.to_record().map_err(StoreError::from)?,
+        ];
+        write_local(self.store.as_ref(), self.registry, &records).await?;
+        Ok(voter)
+    }
+
+    /// The live voters of a pen, by voter number.
+    pub async fn active_voters(&self, pen_id: Uuid) -> Result<Vec<Voter>, DaoError> {
+        let records = self
+            .store
+            .find_records(Voter::DECL, &[("pen_id", FieldValue::Uuid(pen_id))], false)
+            .await?;
+        let mut voters = records
+            .iter()
+            .map(Voter::from_record)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(StoreError::from)?;
+        voters.sort_by(|a, b| a.voter_number.cmp(&b.voter_number));
+        Ok(voters)
+    }
+
+    /// Voter search: exact voter number first, then number prefix, then
+    /// full or father's name containing the query (Arabic normalised); at
+    /// most [`SEARCH_LIMIT`]; soft-deleted voters never.
+    pub async fn search_voters(&self, query: &str) -> Result<Vec<Voter>, DaoError> {
+        let query = query.trim();
+        if query.is_empty() {
+            return Ok(Vec::new());
+        }
+        let wanted = normalize(query);
+        let records = self.store.find_records(Voter::DECL, &[], false).await?;
+        let mut ranked: Vec<(u8, Voter)> = Vec::new();
+        for record in &records {
+            let voter = Voter::from_record(record).map_err(StoreError::from)?;
+            let rank = if voter.voter_number == query {
+                0
+            } else if voter.voter_number.starts_with(query) {
+                1
+            } else if normalize(&voter.full_name).contains(&wanted)
+                || voter
+                    .father_name
+                    .as_deref()
+                    .is_some_and(|name| normalize(name).contains(&wanted))
+            {
+                2
+            } else {
+                continue;
+            };
+            ranked.push((rank, voter));
+        }
+        ranked.sort_by(|(rank_a, a), (rank_b, b)| {
+            rank_a
+                .cmp(rank_b)
+                .then_with(|| a.voter_number.len().cmp(&b.voter_number.len()))
+                .then_with(|| a.voter_number.cmp(&b.voter_number))
+                .then_with(|| a.full_name.cmp(&b.full_name))
+        });
+        Ok(ranked
+            .into_iter()
+            .take(SEARCH_LIMIT)
+            .map(|(_, voter)| voter)
+            .collect())
+    }
+}

@@ -1,0 +1,80 @@
+//! # jcselect-client
+//!
+//! A polling station's replica: the local data API the desktop UI calls
+//! ([`dao`]), and the wiring of store, transport and sync engine that the
+//! `jcselect-client` binary drives ([`Replica`]).
+
+pub mod dao;
+pub mod normalize;
+
+use std::sync::Arc;
+
+use jcselect_entities::SyncAudit;
+use jcselect_store_sqlite::SqliteStore;
+use jcselect_sync::engine::{SyncEngine, SyncSettings};
+use jcselect_sync::store::{ClientStore, StoreError};
+use jcselect_sync::transport::Transport;
+
+/// A replica: its store, its engine, its data API.
+pub struct Replica {
+    /// The local store.
+    pub store: Arc<dyn ClientStore>,
+    /// The sync engine.
+    pub engine: SyncEngine,
+    /// The data API.
+    pub dao: dao::Dao,
+}
+
+impl Replica {
+    /// Opens (creating and migrating) the SQLite replica at `database_url`
+    /// and wires it to `transport`.
+    pub async fn open(
+        database_url: &str,
+        transport: Arc<dyn Transport>,
+        settings: SyncSettings,
+    ) -> Result<Self, StoreError> {
+        let registry = jcselect_entities::registry()?;
+        let store: Arc<dyn ClientStore> = Arc::new(SqliteStore::open(database_url).await?);
+        let entities: Vec<_> = registry.entities().collect();
+        store.migrate(&entities).await?;
+        Ok(Self::over(store, transport, settings))
+    }
+
+    /// Wires an already migrated store.
+    pub fn over(
+        store: Arc<dyn ClientStore>,
+        transport: Arc<dyn Transport>,
+        settings: SyncSettings,
+    ) -> Self {
+        let registry = jcselect_entities::registry().expect("entity declarations are consistent");
+        let engine = SyncEngine::new(
+            store.clone(),
+            transport,
+            registry,
+            Arc::new(SyncAudit),
+            settings,
+        );
+        let dao = dao::Dao::new(store.clone(), registry, engine.state().clone());
+        Replica { store, engine, dao }
+    }
+
+    /// The same replica reading another wall clock (tests of wrong clocks).
+    pub fn with_clock(self, clock: jcselect_sync::engine::LocalClock) -> Self {
+        let engine = self.engine.with_clock(clock);
+        let registry = jcselect_entities::registry().expect("entity declarations are consistent");
+        let dao = dao::Dao::new(self.store.clone(), registry, engine.state().clone());
+        Replica {
+            store: self.store,
+            engine,
+            dao,
+        }
+    }
+
+    /// Who is logged in here, as the data API needs it.
+    pub async fn actor(&self) -> Result<Option<dao::Actor>, StoreError> {
+        Ok(self.engine.state().login().await?.map(|login| dao::Actor {
+            user_id: login.user_id,
+            is_admin: login.role == "admin",
+        }))
+    }
+}

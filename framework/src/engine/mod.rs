@@ -1,0 +1,479 @@
+//! The client's sync engine (PROTOCOL.md §5): push the outbox in dependency
+//! order and in batches, act on every bucket of every answer, pull every
+//! page from the stored cursor, keep the clock honest, log in again when the
+//! token expires, and back off when the server cannot be reached.
+
+mod settings;
+mod state;
+
+use std::sync::Arc;
+
+use uuid::Uuid;
+
+pub use settings::SyncSettings;
+pub use state::{ClientState, LocalClock};
+
+use crate::audit::AuditTrail;
+use crate::pull::{decode_cursor, encode_cursor, PullFrom};
+use crate::record::Record;
+use crate::registry::Registry;
+use crate::replica::{
+    apply_pulled_page, plan_settlement, settle_outbox, write_local, OutboxUpdate, PulledPage,
+    ReplicaContext,
+};
+use crate::store::{ClientStore, OutboxEntry, OutboxState, StoreError};
+use crate::transport::{Transport, TransportError};
+use crate::wire::{EntityChange, SyncPushRequest, MAX_CHANGES_PER_PUSH};
+
+/// Most outbox entries read from the store at a time.
+const OUTBOX_READ: usize = 10_000;
+/// Room for the request envelope around the changes of a batch.
+const ENVELOPE_BYTES: u64 = 256;
+
+/// Why a sync cycle stopped.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SyncError {
+    /// The local store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The server could not be reached or refused.
+    #[error(transparent)]
+    Transport(#[from] TransportError),
+    /// No valid token and no password to get one: run `login`.
+    #[error("not logged in: {0}")]
+    NeedLogin(String),
+}
+
+impl SyncError {
+    /// Whether the background loop should back off and try again.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            SyncError::Transport(error) => error.is_retryable(),
+            SyncError::Store(error) => error.is_retryable(),
+            SyncError::NeedLogin(_) => false,
+        }
+    }
+}
+
+/// What one cycle did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SyncReport {
+    /// Changes the server applied or already had.
+    pub pushed: u64,
+    /// Changes the server's version beat (it comes down on the pull).
+    pub conflicts: u64,
+    /// Changes waiting for a parent, to be retried later.
+    pub waiting: u64,
+    /// Changes parked (refused for good, or out of retries).
+    pub parked: u64,
+    /// Changes stamped again after a clock-skew refusal.
+    pub restamped: u64,
+    /// Changes pulled.
+    pub pulled: u64,
+    /// Pull pages read.
+    pub pages: u64,
+    /// Whether more pages wait for the next cycle.
+    pub more_to_pull: bool,
+    /// Pending local changes that lost to a pulled version.
+    pub local_conflicts: u64,
+}
+
+/// How far a pull has come, for progress lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PullProgress {
+    /// Pages read this cycle.
+    pub pages: u64,
+    /// Changes read this cycle.
+    pub pulled: u64,
+    /// Changes the server still had when the last page was read.
+    pub remaining: Option<u64>,
+}
+
+/// A replica's sync engine.
+pub struct SyncEngine {
+    store: Arc<dyn ClientStore>,
+    transport: Arc<dyn Transport>,
+    registry: &'static Registry,
+    audit: Arc<dyn AuditTrail>,
+    settings: SyncSettings,
+    state: ClientState,
+}
+
+impl SyncEngine {
+    /// An engine over a migrated store.
+    pub fn new(
+        store: Arc<dyn ClientStore>,
+        transport: Arc<dyn Transport>,
+        registry: &'static Registry,
+        audit: Arc<dyn AuditTrail>,
+        settings: SyncSettings,
+    ) -> Self {
+        let state = ClientState::new(store.clone());
+        SyncEngine {
+            store,
+            transport,
+            registry,
+            audit,
+            settings,
+            state,
+        }
+    }
+
+    /// The same engine reading another wall clock (a wrong one, in tests).
+    pub fn with_clock(mut self, clock: LocalClock) -> Self {
+        self.state = self.state.with_clock(clock);
+        self
+    }
+
+    /// The replica's stored state (token, cursor, clock).
+    pub fn state(&self) -> &ClientState {
+        &self.state
+    }
+
+    /// The settings.
+    pub fn settings(&self) -> &SyncSettings {
+        &self.settings
+    }
+
+    /// Logs in with a password and keeps the token (and the password, in
+    /// memory only, is not kept: pass it again to [`Self::sync_once_with`]).
+    pub async fn login(&self, username: &str, password: &str) -> Result<(), SyncError> {
+        let sent = self.state.clock().wall();
+        let answer = self.transport.login(username, password).await?;
+        let expires_at =
+            sent.plus_micros(i64::try_from(answer.expires_in).unwrap_or(0) * 1_000_000);
+        self.state
+            .save_login(
+                username,
+                &answer.access_token,
+                expires_at,
+                answer.user_id,
+                &answer.role,
+            )
+            .await?;
+        tracing::info!(username, role = %answer.role, "logged in");
+        Ok(())
+    }
+
+    /// A usable token: the stored one while it is valid, else a new log-in
+    /// with `password` if given.
+    async fn token(&self, password: Option<&str>, force_login: bool) -> Result<String, SyncError> {
+        let login = self.state.login().await?;
+        let now = self.state.clock().wall();
+        if let Some(login) = &login {
+            if !force_login && login.expires_at > now.plus_micros(60 * 1_000_000) {
+                return Ok(login.token.clone());
+            }
+        }
+        match (login, password) {
+            (Some(login), Some(password)) => {
+                self.login(&login.username, password).await?;
+                Ok(self.state.login().await?.expect("just logged in").token)
+            }
+            _ => Err(SyncError::NeedLogin(
+                "the token is missing or expired; log in again".into(),
+            )),
+        }
+    }
+
+    /// One cycle with the stored token.
+    pub async fn sync_once(
+        &self,
+        progress: &(dyn Fn(PullProgress) + Sync),
+    ) -> Result<SyncReport, SyncError> {
+        self.sync_once_with(None, progress).await
+    }
+
+    /// One cycle: push everything ready, then pull up to
+    /// `sync_max_pull_pages` pages. With a password, an expired or refused
+    /// token is renewed by logging in again.
+    pub async fn sync_once_with(
+        &self,
+        password: Option<&str>,
+        progress: &(dyn Fn(PullProgress) + Sync),
+    ) -> Result<SyncReport, SyncError> {
+        let mut token = self.token(password, false).await?;
+        let mut report = SyncReport::default();
+        match self.push_all(&token, &mut report).await {
+            Err(SyncError::Transport(TransportError::Unauthorized(_))) if password.is_some() => {
+                token = self.token(password, true).await?;
+                self.push_all(&token, &mut report).await?;
+            }
+            other => other?,
+        }
+        self.pull_pages(&token, &mut report, progress).await?;
+        self.state.save_last_sync(self.state.clock().wall()).await?;
+        tracing::info!(?report, "sync cycle done");
+        Ok(report)
+    }
+
+    /// Pushes every ready outbox entry, batch by batch. With nothing to
+    /// push it sends an empty request: its answer carries the server's
+    /// clock (a pull's time stamp is a log position, not the time now).
+    async fn push_all(&self, token: &str, report: &mut SyncReport) -> Result<(), SyncError> {
+        let mut sent_this_cycle = std::collections::HashSet::new();
+        loop {
+            let now = self.state.clock().wall();
+            let ready: Vec<(OutboxEntry, Record)> = self
+                .store
+                .outbox_ready(now, OUTBOX_READ)
+                .await?
+                .into_iter()
+                .filter(|(entry, _)| !sent_this_cycle.contains(&entry.change_id))
+                .collect();
+            if ready.is_empty() {
+                if sent_this_cycle.is_empty() {
+                    self.push_batch(token, Vec::new(), report).await?;
+                }
+                return Ok(());
+            }
+            for batch in self.batches(ready) {
+                sent_this_cycle.extend(batch.iter().map(|(entry, _)| entry.change_id));
+                self.push_batch(token, batch, report).await?;
+            }
+        }
+    }
+
+    /// Splits entries (already in dependency order) into batches no larger
+    /// than `sync_max_payload_size`.
+    fn batches(&self, ready: Vec<(OutboxEntry, Record)>) -> Vec<Vec<(OutboxEntry, EntityChange)>> {
+        let limit = self
+            .settings
+            .sync_max_payload_size
+            .saturating_sub(ENVELOPE_BYTES);
+        let mut batches = Vec::new();
+        let mut current: Vec<(OutboxEntry, EntityChange)> = Vec::new();
+        let mut size = 0;
+        for (entry, record) in ready {
+            let change = EntityChange {
+                change_id: entry.change_id,
+                entity_type: entry.entity_type.to_owned(),
+                entity_id: entry.entity_id,
+                operation: entry.operation,
+                timestamp: record.updated_at(),
+                data: record.to_json(),
+            };
+            let bytes = record.to_json_string().len() as u64 + 200;
+            if !current.is_empty()
+                && (size + bytes > limit || current.len() == MAX_CHANGES_PER_PUSH)
+            {
+                batches.push(std::mem::take(&mut current));
+                size = 0;
+            }
+            size += bytes;
+            current.push((entry, change));
+        }
+        if !current.is_empty() {
+            batches.push(current);
+        }
+        batches
+    }
+
+    async fn push_batch(
+        &self,
+        token: &str,
+        batch: Vec<(OutboxEntry, EntityChange)>,
+        report: &mut SyncReport,
+    ) -> Result<(), SyncError> {
+        let (entries, changes): (Vec<OutboxEntry>, Vec<EntityChange>) = batch.into_iter().unzip();
+        let request = SyncPushRequest {
+            client_id: self.state.client_id().await?.to_string(),
+            changes,
+        };
+        let sent = self.state.clock().wall();
+        let answer = match self.transport.push(token, &request).await {
+            Ok(answer) => answer,
+            Err(TransportError::Refused {
+                status,
+                code,
+                message,
+            }) => {
+                // the request as a whole can never succeed: park its changes
+                // so they never block the ones behind them
+                tracing::warn!(status, %code, %message, changes = entries.len(), "push refused; parking");
+                let parked: Vec<OutboxUpdate> = entries
+                    .into_iter()
+                    .map(|entry| {
+                        OutboxUpdate::Update(OutboxEntry {
+                            state: OutboxState::Parked,
+                            last_error: Some(format!("refused ({status} {code}): {message}")),
+                            ..entry
+                        })
+                    })
+                    .collect();
+                report.parked += parked.len() as u64;
+                settle_outbox(self.store.as_ref(), &parked).await?;
+                return Ok(());
+            }
+            Err(error) => return Err(error.into()),
+        };
+        let received = self.state.clock().wall();
+        self.state
+            .observe_server(answer.server_timestamp, sent, received)
+            .await?;
+        let updates = plan_settlement(&entries, &answer, received, &self.settings.retry_policy());
+        settle_outbox(self.store.as_ref(), &updates).await?;
+        report.pushed += answer.processed_count;
+        report.conflicts += answer.conflicts.len() as u64;
+        report.waiting += answer.dependency_conflicts.len() as u64;
+        for update in &updates {
+            match update {
+                OutboxUpdate::Update(entry) if entry.state == OutboxState::Parked => {
+                    report.parked += 1
+                }
+                OutboxUpdate::Restamp(entry) => {
+                    self.restamp(entry).await?;
+                    report.restamped += 1;
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Stamps a record refused for clock skew again with the corrected
+    /// clock, keeping its attempt count.
+    async fn restamp(&self, entry: &OutboxEntry) -> Result<(), SyncError> {
+        let decl = self
+            .registry
+            .entity(entry.entity_type)
+            .map_err(StoreError::from)?;
+        let Some(mut record) = self.store.get_record(decl, entry.entity_id).await? else {
+            return Ok(());
+        };
+        let stamp = self.state.next_stamp().await?;
+        record
+            .set("updated_at", crate::record::FieldValue::Timestamp(stamp))
+            .map_err(StoreError::from)?;
+        let ids = write_local(self.store.as_ref(), self.registry, &[record]).await?;
+        let mut tx = self.store.begin().await?;
+        tx.update_outbox(&OutboxEntry {
+            change_id: ids[0],
+            state: OutboxState::Pending,
+            ..entry.clone()
+        })
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Pulls up to `sync_max_pull_pages` pages from the stored cursor, each
+    /// page applied with its cursor in one transaction.
+    async fn pull_pages(
+        &self,
+        token: &str,
+        report: &mut SyncReport,
+        progress: &(dyn Fn(PullProgress) + Sync),
+    ) -> Result<(), SyncError> {
+        let actor = self.state.login().await?.map(|login| login.user_id);
+        let replica = ReplicaContext {
+            registry: self.registry,
+            audit: self.audit.as_ref(),
+            actor,
+        };
+        let limit = usize::try_from(self.settings.sync_pull_page_size).unwrap_or(100);
+        for _ in 0..self.settings.sync_max_pull_pages {
+            let cursor = self.state.cursor().await?;
+            let from = PullFrom::Cursor(
+                cursor
+                    .as_deref()
+                    .map(decode_cursor)
+                    .transpose()
+                    .map_err(StoreError::from)?,
+            );
+            let page = self.transport.pull(token, from, limit).await?;
+            let received = self.state.clock().wall();
+            let next = page
+                .next_cursor
+                .clone()
+                .unwrap_or_else(|| cursor.clone().unwrap_or_else(|| encode_cursor(0)));
+            let applied = apply_pulled_page(
+                self.store.as_ref(),
+                &replica,
+                &PulledPage {
+                    changes: &page.changes,
+                    cursor_key: state::CURSOR,
+                    cursor: &next,
+                },
+                received,
+            )
+            .await?;
+            if let Some(latest) = applied.latest_stamp {
+                self.state.observe(latest).await?;
+            }
+            report.pages += 1;
+            report.pulled += page.changes.len() as u64;
+            report.local_conflicts += applied.conflicts as u64;
+            report.more_to_pull = page.has_more;
+            progress(PullProgress {
+                pages: report.pages,
+                pulled: report.pulled,
+                remaining: page
+                    .total_available
+                    .map(|total| total.saturating_sub(page.changes.len() as u64)),
+            });
+            if !page.has_more {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// Syncs every `sync_interval_seconds` until `shutdown` completes;
+    /// network errors and 5xx back off exponentially with jitter.
+    pub async fn run(
+        &self,
+        password: Option<&str>,
+        shutdown: impl std::future::Future<Output = ()>,
+    ) {
+        tokio::pin!(shutdown);
+        let mut failures: u32 = 0;
+        loop {
+            let wait = if !self.settings.sync_enabled {
+                self.settings.sync_interval_seconds as f64
+            } else {
+                match self.sync_once_with(password, &|_| {}).await {
+                    Ok(report) if report.more_to_pull => {
+                        failures = 0;
+                        0.0
+                    }
+                    Ok(_) => {
+                        failures = 0;
+                        self.settings.sync_interval_seconds as f64
+                    }
+                    Err(error) if error.is_retryable() => {
+                        failures += 1;
+                        let delay = self.settings.backoff_seconds(failures, jitter());
+                        tracing::warn!(%error, failures, retry_in_seconds = delay, "sync failed; backing off");
+                        delay
+                    }
+                    Err(error) => {
+                        tracing::error!(%error, "sync failed");
+                        self.settings.sync_interval_seconds as f64
+                    }
+                }
+            };
+            tokio::select! {
+                _ = &mut shutdown => {
+                    tracing::info!("sync loop stopped");
+                    return;
+                }
+                _ = tokio::time::sleep(std::time::Duration::from_secs_f64(wait)) => {}
+            }
+        }
+    }
+
+    /// Sets parked entries back to pending (all, or those of `change_ids`).
+    pub async fn requeue(&self, change_ids: Option<&[Uuid]>) -> Result<u64, SyncError> {
+        let mut tx = self.store.begin().await?;
+        let count = tx.requeue_parked(change_ids).await?;
+        tx.commit().await?;
+        Ok(count)
+    }
+}
+
+/// A number in [0, 1) from the OS random source.
+fn jitter() -> f64 {
+    (Uuid::new_v4().as_u128() as u64 >> 11) as f64 / (1u64 << 53) as f64
+}
