@@ -11,22 +11,31 @@ use crate::timestamp::Timestamp;
 /// tests and callers decide where time comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HybridClock {
+    /// The last stamp made or seen.
     last: Timestamp,
+    /// The latest stamp seen on others' records.
+    seen: Timestamp,
     offset_micros: i64,
 }
 
 impl Default for HybridClock {
     fn default() -> Self {
-        HybridClock::new(Timestamp::MIN, 0)
+        HybridClock::new(Timestamp::MIN, Timestamp::MIN, 0)
     }
 }
 
+/// How far our own stamps may run ahead of the server's clock before they
+/// are taken for the work of a wrong wall clock and let go.
+const RUN_AHEAD_MICROS: i64 = 60 * 1_000_000;
+
 impl HybridClock {
-    /// A clock that has seen `last` and corrects the wall clock by
+    /// A clock whose last stamp made or seen is `last`, that has seen
+    /// others' stamps up to `seen`, and that corrects the wall clock by
     /// `offset_micros` (server time minus local time).
-    pub fn new(last: Timestamp, offset_micros: i64) -> Self {
+    pub fn new(last: Timestamp, seen: Timestamp, offset_micros: i64) -> Self {
         HybridClock {
-            last,
+            last: last.max(seen),
+            seen,
             offset_micros,
         }
     }
@@ -41,21 +50,33 @@ impl HybridClock {
 
     /// Records a time stamp seen on a pulled or stored record.
     pub fn observe(&mut self, seen: Timestamp) {
+        self.seen = self.seen.max(seen);
         self.last = self.last.max(seen);
     }
 
     /// Records the server's clock: `server` was read while the local wall
     /// clock went from `sent` to `received`; the offset is measured against
-    /// the midpoint, which halves the error a slow round trip adds.
+    /// the midpoint, which halves the error a slow round trip adds. Stamps
+    /// this clock made far ahead of the server's time came from a wrong wall
+    /// clock: they are let go (never below anything seen), so that the next
+    /// stamp is the corrected time again.
     pub fn observe_server(&mut self, server: Timestamp, sent: Timestamp, received: Timestamp) {
         let local_midpoint = sent.unix_micros() + (received.unix_micros() - sent.unix_micros()) / 2;
         self.offset_micros = server.unix_micros() - local_midpoint;
+        if self.last > server.plus_micros(RUN_AHEAD_MICROS) {
+            self.last = self.seen.max(server);
+        }
         self.observe(server);
     }
 
     /// The last stamp made or seen.
     pub fn last(&self) -> Timestamp {
         self.last
+    }
+
+    /// The latest stamp seen on others' records (or the server's clock).
+    pub fn seen(&self) -> Timestamp {
+        self.seen
     }
 
     /// Server time minus local wall time, in microseconds.
@@ -85,6 +106,19 @@ mod tests {
         let mut clock = HybridClock::default();
         clock.observe(at(5_000));
         assert!(clock.stamp(at(100)) > at(5_000));
+    }
+
+    #[test]
+    fn stamps_made_by_a_wrong_clock_are_let_go_but_never_below_what_was_seen() {
+        let mut clock = HybridClock::default();
+        clock.observe(at(9_000));
+        // the wall clock is two hours fast: the first stamp is far ahead
+        let wrong = clock.stamp(at(10_000 + 7_200));
+        assert_eq!(wrong, at(10_000 + 7_200));
+        clock.observe_server(at(10_000), at(10_000 + 7_200), at(10_000 + 7_200));
+        let corrected = clock.stamp(at(10_001 + 7_200));
+        assert_eq!(corrected, at(10_001));
+        assert!(corrected > at(9_000));
     }
 
     #[test]

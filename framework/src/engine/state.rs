@@ -14,6 +14,7 @@ pub const CURSOR: &str = "pull_cursor";
 const CLIENT_ID: &str = "client_id";
 const CLOCK_LAST: &str = "clock_last";
 const CLOCK_OFFSET: &str = "clock_offset_micros";
+const CLOCK_SEEN: &str = "clock_seen";
 const LAST_SYNC: &str = "last_sync_at";
 const LOGIN_USERNAME: &str = "login_username";
 const LOGIN_TOKEN: &str = "login_token";
@@ -191,12 +192,17 @@ impl ClientState {
             .await?
             .and_then(|text| text.parse().ok())
             .unwrap_or(Timestamp::MIN);
+        let seen = self
+            .get(CLOCK_SEEN)
+            .await?
+            .and_then(|text| text.parse().ok())
+            .unwrap_or(Timestamp::MIN);
         let offset = self
             .get(CLOCK_OFFSET)
             .await?
             .and_then(|text| text.parse().ok())
             .unwrap_or(0);
-        Ok(HybridClock::new(last, offset))
+        Ok(HybridClock::new(last, seen, offset))
     }
 
     async fn update_clock(
@@ -208,6 +214,7 @@ impl ClientState {
         let stamp = change(&mut clock, self.clock.wall());
         self.set(&[
             (CLOCK_LAST, clock.last().to_string()),
+            (CLOCK_SEEN, clock.seen().to_string()),
             (CLOCK_OFFSET, clock.offset_micros().to_string()),
         ])
         .await?;

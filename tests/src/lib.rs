@@ -1,0 +1,197 @@
+//! The end-to-end harness: a real server (the server's own router on a
+//! temporary SQLite file) reached in-process or over HTTP on 127.0.0.1, and
+//! client replicas on their own temporary SQLite files.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use jcselect_client::Replica;
+use jcselect_server::settings::{FileSettings, Overrides, Settings};
+use jcselect_server::users::{add_user, NewUser};
+use jcselect_sync::auth::Role;
+use jcselect_sync::engine::SyncSettings;
+use jcselect_sync::transport::{
+    Exchange, ExchangeRequest, ExchangeResponse, NetworkError, Transport,
+};
+use jcselect_transport_http::{HttpTransport, Timeouts};
+use jcselect_transport_inproc::InProcessTransport;
+use uuid::Uuid;
+
+/// How clients reach the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Via {
+    /// The server's router called directly.
+    InProcess,
+    /// Real HTTP on 127.0.0.1.
+    Http,
+}
+
+/// A transport wrapper that can cut the network and lose answers.
+pub struct Faulty {
+    inner: Arc<dyn Exchange>,
+    /// While false, every exchange fails as if the server were down.
+    pub online: AtomicBool,
+    /// When set, the next push reaches the server but its answer is lost.
+    pub lose_next_push_answer: AtomicBool,
+}
+
+#[async_trait]
+impl Exchange for Faulty {
+    async fn exchange(&self, request: ExchangeRequest) -> Result<ExchangeResponse, NetworkError> {
+        if !self.online.load(Ordering::SeqCst) {
+            return Err(NetworkError(
+                "connection refused (test: server down)".into(),
+            ));
+        }
+        let is_push =
+            request.path == "/sync/push" && request.body.as_ref().is_some_and(|b| b.len() > 40);
+        let response = self.inner.exchange(request).await?;
+        if is_push && self.lose_next_push_answer.swap(false, Ordering::SeqCst) {
+            return Err(NetworkError("connection reset (test: answer lost)".into()));
+        }
+        Ok(response)
+    }
+}
+
+/// A running server and its users.
+pub struct World {
+    dir: PathBuf,
+    via: Via,
+    router: axum::Router,
+    http_base: Option<String>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    /// The server's store, to inspect what it holds.
+    pub server_url: String,
+}
+
+/// Passwords of the users every world has.
+pub const ADMIN: (&str, &str) = ("admin", "admin-password");
+/// The operator of pen A.
+pub const OPERATOR: (&str, &str) = ("operator", "operator-password");
+
+impl World {
+    /// A fresh server; `pens` are given to the operator.
+    pub async fn start(via: Via, operator_pens: Vec<Uuid>) -> Self {
+        let dir = std::env::temp_dir().join(format!("jcselect-e2e-{}", Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let server_url = format!("sqlite://{}", dir.join("server.db").display());
+        let settings = Settings::resolve(
+            Overrides {
+                listen: Some("127.0.0.1:0".into()),
+                database_url: Some(server_url.clone()),
+                ..Overrides::default()
+            },
+            FileSettings::default(),
+        )
+        .unwrap();
+        let secret = jcselect_server::secret::JwtSecret::new(
+            b"e2e-secret-0123456789abcdef-0123456789".to_vec(),
+            "e2e",
+        )
+        .unwrap();
+        let router = jcselect_server::app(&settings, &secret).await.unwrap();
+        let registry = jcselect_server::registry().unwrap();
+        let store = jcselect_server::database::open_store(&server_url, registry)
+            .await
+            .unwrap();
+        for (name, password, role, pens) in [
+            (ADMIN.0, ADMIN.1, Role::Admin, vec![]),
+            (OPERATOR.0, OPERATOR.1, Role::Operator, operator_pens),
+        ] {
+            add_user(
+                store.as_ref(),
+                registry,
+                NewUser {
+                    username: name.into(),
+                    full_name: None,
+                    role,
+                    pens,
+                    password_hash: Some(jcselect_server::auth::hash_password(password)),
+                },
+            )
+            .await
+            .unwrap();
+        }
+        let (http_base, stop) = if via == Via::Http {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let base = format!("http://{}", listener.local_addr().unwrap());
+            let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+            tokio::spawn(jcselect_server::http::run(
+                listener,
+                router.clone(),
+                async {
+                    let _ = stopped.await;
+                },
+            ));
+            (Some(base), Some(stop))
+        } else {
+            (None, None)
+        };
+        World {
+            dir,
+            via,
+            router,
+            http_base,
+            stop,
+            server_url,
+        }
+    }
+
+    /// A transport to this world's server, with its fault switches.
+    pub fn transport(&self) -> Arc<Faulty> {
+        let inner: Arc<dyn Exchange> = match self.via {
+            Via::InProcess => Arc::new(InProcessTransport::new(self.router.clone())),
+            Via::Http => Arc::new(
+                HttpTransport::new(self.http_base.as_deref().unwrap(), Timeouts::default())
+                    .unwrap(),
+            ),
+        };
+        Arc::new(Faulty {
+            inner,
+            online: AtomicBool::new(true),
+            lose_next_push_answer: AtomicBool::new(false),
+        })
+    }
+
+    /// A replica's database URL under this world's directory.
+    pub fn replica_url(&self, name: &str) -> String {
+        format!("sqlite://{}", self.dir.join(format!("{name}.db")).display())
+    }
+
+    /// Opens (or reopens) a replica named `name` with its own transport,
+    /// logged in as `user`.
+    pub async fn replica(
+        &self,
+        name: &str,
+        user: (&str, &str),
+        settings: SyncSettings,
+    ) -> (Replica, Arc<Faulty>) {
+        let transport = self.transport();
+        let as_transport: Arc<dyn Transport> = transport.clone();
+        let replica = Replica::open(&self.replica_url(name), as_transport, settings)
+            .await
+            .unwrap();
+        replica.engine.login(user.0, user.1).await.unwrap();
+        (replica, transport)
+    }
+}
+
+impl Drop for World {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Settings for tests: small pages, short retry delays.
+pub fn quick_settings() -> SyncSettings {
+    SyncSettings {
+        sync_pull_page_size: 100,
+        sync_backoff_base: 1.0,
+        ..SyncSettings::default()
+    }
+}
