@@ -451,3 +451,77 @@ async fn a_parked_change_shows_in_status_and_succeeds_after_requeue(via: Via) {
     let summary = entering.store.outbox_summary().await.unwrap();
     assert_eq!((summary.pending, summary.retry, summary.parked), (0, 0, 0));
 }
+
+mod tokens {
+    use super::*;
+
+    /// An expired or refused token is renewed by logging in again when the
+    /// password is at hand; without it the cycle says to log in.
+    async fn renewed(via: Via) {
+        let (world, pen, _) = world_with_pen(via).await;
+        let (operator, _) = world.replica("operator", OPERATOR, quick_settings()).await;
+        let state = operator.engine.state();
+        let login = state.login().await.unwrap().unwrap();
+        let past = jcselect_sync::Timestamp::now().plus_micros(-1_000_000);
+        state
+            .save_login(
+                &login.username,
+                &login.token,
+                past,
+                login.user_id,
+                &login.role,
+            )
+            .await
+            .unwrap();
+        let error = operator.engine.sync_once(&|_| {}).await.unwrap_err();
+        assert!(
+            matches!(error, jcselect_sync::engine::SyncError::NeedLogin(_)),
+            "{error}"
+        );
+        operator
+            .dao
+            .save(&[fixture::voter(&pen, "1", "after re-login")])
+            .await
+            .unwrap();
+        let report = operator
+            .engine
+            .sync_once_with(Some(OPERATOR.1), &|_| {})
+            .await
+            .unwrap();
+        assert_eq!(report.pushed, 1);
+
+        // a token the server refuses (not expired by our clock)
+        let future = jcselect_sync::Timestamp::now().plus_micros(3_600_000_000);
+        state
+            .save_login(
+                &login.username,
+                "not.a.token",
+                future,
+                login.user_id,
+                &login.role,
+            )
+            .await
+            .unwrap();
+        operator
+            .dao
+            .save(&[fixture::voter(&pen, "2", "refused token")])
+            .await
+            .unwrap();
+        let report = operator
+            .engine
+            .sync_once_with(Some(OPERATOR.1), &|_| {})
+            .await
+            .unwrap();
+        assert_eq!(report.pushed, 1);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn are_renewed_in_process() {
+        renewed(Via::InProcess).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn are_renewed_over_http() {
+        renewed(Via::Http).await;
+    }
+}

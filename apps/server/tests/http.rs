@@ -172,6 +172,15 @@ async fn status_codes_and_error_bodies(database: TestDatabase) {
         assert_eq!(error_of(response.json().await.unwrap()), "bad_request");
     }
 
+    // the seed's form with a Python isoformat offset, escaped or not
+    for query in [
+        "last_sync=2026-01-01T00:00:00%2B00:00",
+        "last_sync=2026-01-01T00:00:00+00:00",
+        "last_sync=2026-01-01T00:00:00.5",
+    ] {
+        assert_eq!(client.pull_raw(query).await.status(), 200, "{query}");
+    }
+
     // unknown route and wrong method still answer with an error body
     let response = reqwest::get(format!("{}/nowhere", w.server.base()))
         .await
@@ -499,3 +508,42 @@ async fn login_issues_a_working_token(database: TestDatabase) {
     }
     w.server.stop().await;
 }
+
+/// A fault of the server itself (its table gone from under it) answers 5xx
+/// with an error body, and nothing of the request is applied.
+async fn a_server_fault_is_a_5xx_and_applies_nothing(database: TestDatabase) {
+    let w = world(&database).await;
+    let new_pen = pen("C");
+    let voter = voter(&w.pen_a, "1", "x");
+    let url = database.url();
+    let sabotage = "ALTER TABLE voters RENAME TO voters_gone";
+    match &database {
+        TestDatabase::Sqlite { .. } => {
+            let pool = sqlx_sqlite(&url).await;
+            sqlx::query(sabotage).execute(&pool).await.unwrap();
+        }
+        TestDatabase::Postgres { .. } => {
+            let pool = sqlx::PgPool::connect(&url).await.unwrap();
+            sqlx::query(sabotage).execute(&pool).await.unwrap();
+        }
+    }
+    let response = w
+        .admin
+        .push_raw(&json!({"client_id": "x", "changes": [update(&new_pen), update(&voter)]}))
+        .await;
+    assert!(response.status().is_server_error(), "{}", response.status());
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert!(body["error"].is_string() && body["message"].is_string());
+    let (changes, _) = w.admin.pull_all(None, 100).await;
+    assert!(
+        !changes.iter().any(|c| c.entity_id == new_pen.id),
+        "the pen of the failed request is not applied"
+    );
+    w.server.stop().await;
+}
+
+async fn sqlx_sqlite(url: &str) -> sqlx::SqlitePool {
+    sqlx::SqlitePool::connect(url).await.unwrap()
+}
+
+on_every_database!(a_server_fault_is_a_5xx_and_applies_nothing);

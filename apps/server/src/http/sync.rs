@@ -128,8 +128,10 @@ fn pull_from(params: &HashMap<String, String>) -> Result<(PullFrom, usize), ApiE
             PullFrom::Cursor(Some(seq))
         }
         (None, Some(last_sync)) => PullFrom::LastSync {
+            // an unescaped "+00:00" arrives as " 00:00" in a query string
             last_sync: last_sync
                 .parse::<Timestamp>()
+                .or_else(|error| last_sync.replace(' ', "+").parse().map_err(|_| error))
                 .map_err(|error| ApiError::bad_request(format!("last_sync: {error}")))?,
             offset,
         },
