@@ -1,4 +1,7 @@
-//! Helpers shared by the benchmarks: timing and the report line.
+//! Helpers shared by the benchmarks: timing, the report line, and the raw
+//! database rates every figure is compared with.
+
+pub mod raw;
 
 use std::time::{Duration, Instant};
 

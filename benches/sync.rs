@@ -1,0 +1,679 @@
+//! The sync benchmark that writes `BENCHMARKS.md`: push and pull throughput
+//! over the in-process and the HTTP transport, on SQLite and PostgreSQL, for
+//! several sizes and batch sizes, each next to the raw rate of the same
+//! database; an incremental sync of 1 %; peak memory of a server and a
+//! client process during a fresh pull; and the election-day model.
+//!
+//! ```sh
+//! JCSELECT_TEST_POSTGRES_URL=postgres://root@127.0.0.1:5432/test cargo bench -p jcselect-benches --bench sync
+//! ```
+//!
+//! `JCSELECT_BENCH_SIZES` (default `10000,100000,1000000`),
+//! `JCSELECT_BENCH_BATCHES` (default `100,500,1000`), `JCSELECT_BENCH_MEMORY`
+//! (sizes for the memory runs, default `100000,1000000`),
+//! `JCSELECT_BENCH_PENS` (pens seeded for the election model, default 200)
+//! shrink or grow the run.
+
+use std::fmt::Write as _;
+use std::io::{BufRead, BufReader};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use jcselect_benches::{rate, timed};
+use jcselect_entities::Voter;
+use jcselect_server::settings::{FileSettings, Overrides, Settings};
+use jcselect_store_conformance::fixture::{pen, update, voter};
+use jcselect_sync::auth::Role;
+use jcselect_sync::pull::{decode_cursor, PullFrom};
+use jcselect_sync::transport::Transport;
+use jcselect_sync::wire::SyncPushRequest;
+use jcselect_transport_http::{HttpTransport, Timeouts};
+use jcselect_transport_inproc::InProcessTransport;
+use uuid::Uuid;
+
+const SECRET: &[u8] = b"bench-secret-0123456789abcdef-0123456789";
+
+fn list(variable: &str, default: &str) -> Vec<usize> {
+    std::env::var(variable)
+        .unwrap_or_else(|_| default.to_owned())
+        .split(',')
+        .filter_map(|item| item.trim().parse().ok())
+        .collect()
+}
+
+fn secret() -> jcselect_server::secret::JwtSecret {
+    jcselect_server::secret::JwtSecret::new(SECRET.to_vec(), "bench").unwrap()
+}
+
+fn admin_token() -> String {
+    jcselect_server::auth::Tokens::new(&secret()).mint(
+        Uuid::new_v4(),
+        "bench",
+        Role::Admin,
+        &[],
+        86_400,
+    )
+}
+
+/// A database for one size: its URL and how to drop it.
+struct Database {
+    kind: &'static str,
+    url: String,
+    cleanup: Option<(String, String)>,
+    dir: Option<std::path::PathBuf>,
+}
+
+impl Database {
+    async fn sqlite() -> Self {
+        let dir = std::env::temp_dir().join(format!("jcselect-bench-{}", Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        Database {
+            kind: "SQLite",
+            url: format!("sqlite://{}", dir.join("server.db").display()),
+            cleanup: None,
+            dir: Some(dir),
+        }
+    }
+
+    async fn postgres(admin_url: &str) -> Self {
+        let name = format!("jcs_bench_{}", Uuid::new_v4().simple());
+        let pool = sqlx::PgPool::connect(admin_url).await.unwrap();
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(&pool)
+            .await
+            .unwrap();
+        let (base, _) = admin_url.rsplit_once('/').unwrap();
+        Database {
+            kind: "PostgreSQL",
+            url: format!("{base}/{name}"),
+            cleanup: Some((admin_url.to_owned(), name)),
+            dir: None,
+        }
+    }
+
+    async fn drop_it(self) {
+        if let Some((admin_url, name)) = &self.cleanup {
+            let pool = sqlx::PgPool::connect(admin_url).await.unwrap();
+            let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                .execute(&pool)
+                .await;
+        }
+        if let Some(dir) = &self.dir {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
+
+/// A server on `url`, reachable in-process and over HTTP.
+struct Server {
+    router: axum::Router,
+    base: String,
+}
+
+async fn server(url: &str) -> Server {
+    let settings = Settings::resolve(
+        Overrides {
+            listen: Some("127.0.0.1:0".into()),
+            database_url: Some(url.into()),
+            max_payload_size: Some(100 * 1024 * 1024),
+            ..Overrides::default()
+        },
+        FileSettings::default(),
+    )
+    .unwrap();
+    let router = jcselect_server::app(&settings, &secret()).await.unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(jcselect_server::http::run(
+        listener,
+        router.clone(),
+        std::future::pending(),
+    ));
+    Server { router, base }
+}
+
+fn transport(server: &Server, via: &str) -> Arc<dyn Transport> {
+    match via {
+        "in-process" => Arc::new(InProcessTransport::new(server.router.clone())),
+        _ => Arc::new(HttpTransport::new(&server.base, Timeouts::default()).unwrap()),
+    }
+}
+
+fn requests<T: jcselect_sync::Syncable>(records: &[T], batch: usize) -> Vec<SyncPushRequest> {
+    records
+        .chunks(batch)
+        .map(|chunk| SyncPushRequest {
+            client_id: "bench".into(),
+            changes: chunk.iter().map(update).collect(),
+        })
+        .collect()
+}
+
+async fn push_all(transport: &dyn Transport, token: &str, requests: &[SyncPushRequest]) {
+    for request in requests {
+        let answer = transport.push(token, request).await.unwrap();
+        assert_eq!(answer.processed_count as usize, request.changes.len());
+    }
+}
+
+/// Pulls every page after `after`; returns the count and the last cursor.
+async fn pull_all(transport: &dyn Transport, token: &str, after: i64, page: usize) -> (usize, i64) {
+    let mut cursor = after;
+    let mut count = 0;
+    loop {
+        let answer = transport
+            .pull(token, PullFrom::Cursor(Some(cursor)), page)
+            .await
+            .unwrap();
+        count += answer.changes.len();
+        cursor = decode_cursor(answer.next_cursor.as_deref().unwrap()).unwrap();
+        if !answer.has_more {
+            return (count, cursor);
+        }
+    }
+}
+
+async fn head(transport: &dyn Transport, token: &str) -> i64 {
+    pull_all(transport, token, 0, 1000).await.1
+}
+
+struct Line {
+    database: &'static str,
+    via: &'static str,
+    n: usize,
+    batch: usize,
+    push: f64,
+    pull: f64,
+    raw_push: f64,
+    raw_pull: f64,
+}
+
+/// Throughput for one database and size, both transports, every batch size.
+async fn throughput(
+    database: &Database,
+    n: usize,
+    batches: &[usize],
+    lines: &mut Vec<Line>,
+    notes: &mut String,
+) {
+    let server = server(&database.url).await;
+    let token = admin_token();
+    let pen = pen("bench");
+    transport(&server, "in-process")
+        .push(&token, &requests(std::slice::from_ref(&pen), 1)[0])
+        .await
+        .unwrap();
+    let mut sample = Vec::new();
+    for via in ["in-process", "HTTP"] {
+        let client = transport(&server, via);
+        for &batch in batches {
+            let voters: Vec<Voter> = (0..n)
+                .map(|i| voter(&pen, &i.to_string(), &format!("ناخب {i}")))
+                .collect();
+            let work = requests(&voters, batch);
+            let start = head(client.as_ref(), &token).await;
+            let (_, push) = timed(push_all(client.as_ref(), &token, &work)).await;
+            let ((pulled, _), pull) = timed(pull_all(client.as_ref(), &token, start, batch)).await;
+            assert_eq!(pulled, n);
+            eprintln!(
+                "{} {via} n={n} batch={batch}: push {:.0}/s pull {:.0}/s",
+                database.kind,
+                rate(n, push),
+                rate(n, pull)
+            );
+            lines.push(Line {
+                database: database.kind,
+                via,
+                n,
+                batch,
+                push: rate(n, push),
+                pull: rate(n, pull),
+                raw_push: 0.0,
+                raw_pull: 0.0,
+            });
+            if batch == *batches.last().unwrap() {
+                // incremental: 1 % of these voters change, pushed and pulled
+                let cursor = head(client.as_ref(), &token).await;
+                let changed: Vec<Voter> = voters
+                    .iter()
+                    .step_by(100)
+                    .map(|v| {
+                        let mut v = v.clone();
+                        v.has_voted = true;
+                        v.updated_at = jcselect_sync::Timestamp::now();
+                        v.voted_at = Some(v.updated_at);
+                        v
+                    })
+                    .collect();
+                let work = requests(&changed, batch);
+                let (((pulled, _), ()), elapsed) = timed(async {
+                    push_all(client.as_ref(), &token, &work).await;
+                    (pull_all(client.as_ref(), &token, cursor, batch).await, ())
+                })
+                .await;
+                let _ = writeln!(
+                    notes,
+                    "| {} | {via} | {n} | {} | {pulled} | {:.0} ms |",
+                    database.kind,
+                    changed.len(),
+                    elapsed.as_secs_f64() * 1000.0
+                );
+            }
+            sample = voters;
+        }
+    }
+    let (raw_push, raw_pull) = match &database.cleanup {
+        None => {
+            let raw_url = database.url.replace("server.db", "raw.db");
+            jcselect_benches::raw::sqlite(&raw_url, &sample).await
+        }
+        Some(_) => {
+            let pool = sqlx::PgPool::connect(&database.url).await.unwrap();
+            sqlx::query("CREATE SCHEMA IF NOT EXISTS raw")
+                .execute(&pool)
+                .await
+                .unwrap();
+            sqlx::query("CREATE TABLE raw.voters (LIKE public.voters INCLUDING ALL)")
+                .execute(&pool)
+                .await
+                .unwrap();
+            jcselect_benches::raw::postgres(&database.url, "raw", &sample).await
+        }
+    };
+    for line in lines
+        .iter_mut()
+        .filter(|l| l.database == database.kind && l.n == n)
+    {
+        line.raw_push = raw_push;
+        line.raw_pull = raw_pull;
+    }
+}
+
+/// The peak resident memory of a process, in KiB, sampled from /proc while
+/// it runs (VmHWM is the kernel's own high-water mark).
+fn watch_peak(pid: u32, peak: Arc<AtomicU64>) {
+    std::thread::spawn(move || loop {
+        let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) else {
+            return;
+        };
+        if let Some(kib) = status
+            .lines()
+            .find(|line| line.starts_with("VmHWM:"))
+            .and_then(|line| line.split_whitespace().nth(1))
+            .and_then(|value| value.parse::<u64>().ok())
+        {
+            peak.fetch_max(kib, Ordering::SeqCst);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    });
+}
+
+/// Child-process mode: `--serve URL` runs a server and prints its address.
+async fn child_serve(url: &str) {
+    let server = server(url).await;
+    println!("{}", server.base);
+    std::future::pending::<()>().await;
+}
+
+/// Child-process mode: `--pull BASE TOKEN DATABASE` is a fresh client
+/// replica pulling everything in pages of 1000.
+async fn child_pull(base: &str, token: &str, database: &str) {
+    let transport: Arc<dyn Transport> =
+        Arc::new(HttpTransport::new(base, Timeouts::default()).unwrap());
+    let settings = jcselect_sync::engine::SyncSettings {
+        sync_pull_page_size: 1000,
+        sync_max_pull_pages: 100,
+        ..Default::default()
+    };
+    let replica = jcselect_client::Replica::open(database, transport, settings)
+        .await
+        .unwrap();
+    let claims_user = Uuid::new_v4();
+    replica
+        .engine
+        .state()
+        .save_login(
+            "bench",
+            token,
+            jcselect_sync::Timestamp::MAX,
+            claims_user,
+            "admin",
+        )
+        .await
+        .unwrap();
+    let mut pulled = 0;
+    loop {
+        let report = replica.engine.sync_once(&|_| {}).await.unwrap();
+        pulled += report.pulled;
+        if !report.more_to_pull {
+            break;
+        }
+    }
+    println!("{pulled}");
+}
+
+/// Peak RSS of a server process and of a fresh client process while the
+/// client pulls `n` changes over HTTP.
+async fn memory(n: usize, notes: &mut String) {
+    let database = Database::sqlite().await;
+    let exe = std::env::current_exe().unwrap();
+    let mut server_child = std::process::Command::new(&exe)
+        .args(["--serve", &database.url])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(server_child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let base = line.trim().to_owned();
+    let token = admin_token();
+    let http = HttpTransport::new(&base, Timeouts::default()).unwrap();
+    let pen = pen("memory");
+    http.push(&token, &requests(std::slice::from_ref(&pen), 1)[0])
+        .await
+        .unwrap();
+    for chunk_start in (0..n).step_by(10_000) {
+        let voters: Vec<Voter> = (chunk_start..(chunk_start + 10_000).min(n))
+            .map(|i| voter(&pen, &i.to_string(), "memory"))
+            .collect();
+        push_all(&http, &token, &requests(&voters, 1000)).await;
+    }
+    let server_peak = Arc::new(AtomicU64::new(0));
+    watch_peak(server_child.id(), server_peak.clone());
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let before = server_peak.load(Ordering::SeqCst);
+    let client_db = database.url.replace("server.db", "client.db");
+    let started = Instant::now();
+    let client = std::process::Command::new(&exe)
+        .args(["--pull", &base, &token, &client_db])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let client_peak = Arc::new(AtomicU64::new(0));
+    watch_peak(client.id(), client_peak.clone());
+    let output = client.wait_with_output().unwrap();
+    let elapsed = started.elapsed();
+    let pulled: usize = String::from_utf8_lossy(&output.stdout)
+        .trim()
+        .parse()
+        .unwrap_or(0);
+    let _ = server_child.kill();
+    let _ = server_child.wait();
+    let _ = writeln!(
+        notes,
+        "| {n} | {pulled} | {:.0} s ({:.0}/s) | {:.1} MiB (before the pull: {:.1} MiB) | {:.1} MiB |",
+        elapsed.as_secs_f64(),
+        rate(pulled, elapsed),
+        server_peak.load(Ordering::SeqCst) as f64 / 1024.0,
+        before as f64 / 1024.0,
+        client_peak.load(Ordering::SeqCst) as f64 / 1024.0
+    );
+    database.drop_it().await;
+}
+
+/// The election-day model: `pens` pens of 600 voters; virtual pens each
+/// push 5 vote marks and pull what changed since their last cycle, over
+/// HTTP, as fast as the server answers, for `seconds`.
+async fn election_day(database: &Database, pens: usize, seconds: u64, notes: &mut String) {
+    let server = server(&database.url).await;
+    let admin = admin_token();
+    let http: Arc<HttpTransport> =
+        Arc::new(HttpTransport::new(&server.base, Timeouts::default()).unwrap());
+    let pen_records: Vec<_> = (0..pens).map(|p| pen(&format!("pen {p}"))).collect();
+    push_all(http.as_ref(), &admin, &requests(&pen_records, 1000)).await;
+    let mut voters_by_pen = Vec::new();
+    for pen in &pen_records {
+        let voters: Vec<Voter> = (0..600)
+            .map(|i| voter(pen, &i.to_string(), "e-day"))
+            .collect();
+        voters_by_pen.push(voters);
+    }
+    let all: Vec<Voter> = voters_by_pen.iter().flatten().cloned().collect();
+    push_all(http.as_ref(), &admin, &requests(&all, 1000)).await;
+    let start = head(http.as_ref(), &admin).await;
+    let cycles = Arc::new(AtomicU64::new(0));
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    let mut tasks = Vec::new();
+    let tokens = jcselect_server::auth::Tokens::new(&secret());
+    for worker in 0..16 {
+        let http = http.clone();
+        let cycles = cycles.clone();
+        let mine: Vec<(jcselect_entities::Pen, Vec<Voter>)> = pen_records
+            .iter()
+            .cloned()
+            .zip(voters_by_pen.iter().cloned())
+            .skip(worker)
+            .step_by(16)
+            .collect();
+        let operator_tokens: Vec<String> = mine
+            .iter()
+            .map(|(pen, _)| tokens.mint(Uuid::new_v4(), "op", Role::Operator, &[pen.id], 86_400))
+            .collect();
+        tasks.push(tokio::spawn(async move {
+            let mut cursors = vec![start; mine.len()];
+            let mut round = 0;
+            while Instant::now() < deadline {
+                for (index, (_, voters)) in mine.iter().enumerate() {
+                    let marks: Vec<Voter> = voters
+                        .iter()
+                        .skip((round * 5) % 600)
+                        .take(5)
+                        .map(|v| {
+                            let mut v = v.clone();
+                            v.has_voted = true;
+                            v.updated_at = jcselect_sync::Timestamp::now();
+                            v.voted_at = Some(v.updated_at);
+                            v
+                        })
+                        .collect();
+                    let token = &operator_tokens[index];
+                    push_all(http.as_ref(), token, &requests(&marks, 100)).await;
+                    cursors[index] = pull_all(http.as_ref(), token, cursors[index], 100).await.1;
+                    cycles.fetch_add(1, Ordering::SeqCst);
+                    if Instant::now() >= deadline {
+                        break;
+                    }
+                }
+                round += 1;
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let per_second = cycles.load(Ordering::SeqCst) as f64 / seconds as f64;
+    let needed = 7_000.0 / 300.0;
+    let _ = writeln!(
+        notes,
+        "| {} | {pens} × 600 | {:.0} | {needed:.1} | {:.1}× |",
+        database.kind,
+        per_second,
+        per_second / needed
+    );
+}
+
+fn machine() -> String {
+    let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let model = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|text| {
+            text.lines()
+                .find(|line| line.starts_with("model name"))
+                .map(|line| line.split(':').nth(1).unwrap_or("").trim().to_owned())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let memory = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|text| {
+            text.lines()
+                .next()
+                .map(|line| line.split_whitespace().nth(1).unwrap_or("0").to_owned())
+        })
+        .and_then(|kib| kib.parse::<f64>().ok())
+        .map_or_else(String::new, |kib| {
+            format!(", {:.0} GiB", kib / 1024.0 / 1024.0)
+        });
+    format!("{cpus} cores ({model}){memory}")
+}
+
+async fn report() {
+    let sizes = list("JCSELECT_BENCH_SIZES", "10000,100000,1000000");
+    let batches = list("JCSELECT_BENCH_BATCHES", "100,500,1000");
+    let memory_sizes = list("JCSELECT_BENCH_MEMORY", "100000,1000000");
+    let pens = list("JCSELECT_BENCH_PENS", "200")
+        .first()
+        .copied()
+        .unwrap_or(200);
+    let postgres = std::env::var("JCSELECT_TEST_POSTGRES_URL").ok();
+    let mut lines = Vec::new();
+    let mut incremental = String::new();
+    let mut memory_notes = String::new();
+    let mut election = String::new();
+    for &n in &sizes {
+        let database = Database::sqlite().await;
+        throughput(&database, n, &batches, &mut lines, &mut incremental).await;
+        database.drop_it().await;
+        if let Some(url) = &postgres {
+            let database = Database::postgres(url).await;
+            throughput(&database, n, &batches, &mut lines, &mut incremental).await;
+            database.drop_it().await;
+        }
+    }
+    for &n in &memory_sizes {
+        memory(n, &mut memory_notes).await;
+    }
+    let database = Database::sqlite().await;
+    election_day(&database, pens, 15, &mut election).await;
+    database.drop_it().await;
+    if let Some(url) = &postgres {
+        let database = Database::postgres(url).await;
+        election_day(&database, pens, 15, &mut election).await;
+        database.drop_it().await;
+    }
+
+    let mut out = String::new();
+    let command = format!(
+        "JCSELECT_BENCH_SIZES={} JCSELECT_BENCH_BATCHES={} JCSELECT_BENCH_MEMORY={} JCSELECT_BENCH_PENS={pens}{} cargo bench -p jcselect-benches --bench sync",
+        sizes.iter().map(usize::to_string).collect::<Vec<_>>().join(","),
+        batches.iter().map(usize::to_string).collect::<Vec<_>>().join(","),
+        memory_sizes.iter().map(usize::to_string).collect::<Vec<_>>().join(","),
+        if postgres.is_some() { " JCSELECT_TEST_POSTGRES_URL=…" } else { "" },
+    );
+    let _ = writeln!(out, "# Benchmarks\n");
+    let _ = writeln!(
+        out,
+        "Generated by `benches/sync.rs`; do not edit by hand.\n"
+    );
+    let _ = writeln!(out, "- machine: {}", machine());
+    let _ = writeln!(out, "- date: {}", jcselect_sync::Timestamp::now());
+    let _ = writeln!(out, "- command: `{command}`\n");
+    let _ = writeln!(
+        out,
+        "## Push and pull throughput (one client, sequential batches)\n"
+    );
+    let _ = writeln!(out, "Push: a fresh voter per change, batches of the given size, each applied in one transaction with the change log. Pull: every page after the cursor, decoded by the client. Raw: the same rows by the database's fastest practical path (multi-row upserts, UNNEST on PostgreSQL; keyset select + JSON), same run.\n");
+    let _ = writeln!(
+        out,
+        "| database | transport | N | batch/page | push/s | of raw | pull/s | of raw |"
+    );
+    let _ = writeln!(out, "|---|---|---|---|---|---|---|---|");
+    for line in &lines {
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {:.0} | {:.2} | {:.0} | {:.2} |",
+            line.database,
+            line.via,
+            line.n,
+            line.batch,
+            line.push,
+            line.push / line.raw_push,
+            line.pull,
+            line.pull / line.raw_pull
+        );
+    }
+    let _ = writeln!(out, "\nRaw rates: {}\n", {
+        let mut raw: Vec<String> = Vec::new();
+        for line in lines
+            .iter()
+            .filter(|l| l.via == "in-process" && l.batch == *batches.last().unwrap())
+        {
+            raw.push(format!(
+                "{} N={}: upsert {:.0}/s, read+JSON {:.0}/s",
+                line.database, line.n, line.raw_push, line.raw_pull
+            ));
+        }
+        raw.join("; ")
+    });
+    let _ = writeln!(out, "## HTTP against in-process\n");
+    let _ = writeln!(
+        out,
+        "| database | N | batch | push HTTP/in-process | pull HTTP/in-process |"
+    );
+    let _ = writeln!(out, "|---|---|---|---|---|");
+    for line in lines.iter().filter(|l| l.via == "HTTP") {
+        if let Some(inproc) = lines.iter().find(|l| {
+            l.via == "in-process"
+                && l.database == line.database
+                && l.n == line.n
+                && l.batch == line.batch
+        }) {
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {:.2} | {:.2} |",
+                line.database,
+                line.n,
+                line.batch,
+                line.push / inproc.push,
+                line.pull / inproc.pull
+            );
+        }
+    }
+    let _ = writeln!(out, "\n## Incremental sync: 1 % of the voters changed\n");
+    let _ = writeln!(
+        out,
+        "| database | transport | N | changed | pulled | push + pull |"
+    );
+    let _ = writeln!(out, "|---|---|---|---|---|---|");
+    out.push_str(&incremental);
+    let _ = writeln!(
+        out,
+        "\n## Memory while a fresh client pulls everything (SQLite, HTTP, pages of 1000)\n"
+    );
+    let _ = writeln!(
+        out,
+        "| N | pulled | time | server peak RSS | client peak RSS |"
+    );
+    let _ = writeln!(out, "|---|---|---|---|---|");
+    out.push_str(&memory_notes);
+    let _ = writeln!(
+        out,
+        "\n## Election day: 7,000 pens × 600 voters, each syncing every 300 s\n"
+    );
+    let _ = writeln!(out, "One cycle = an operator pushes 5 vote marks and pulls what changed since its previous cycle (scope-filtered), over HTTP, 16 clients at once for 15 s. The need is 7,000 / 300 = 23.3 cycles/s.\n");
+    let _ = writeln!(
+        out,
+        "| database | seeded | cycles/s measured | cycles/s needed | headroom |"
+    );
+    let _ = writeln!(out, "|---|---|---|---|---|");
+    out.push_str(&election);
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../BENCHMARKS.md");
+    std::fs::write(&path, out).unwrap();
+    eprintln!("wrote {}", path.display());
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        match args.get(1).map(String::as_str) {
+            Some("--serve") => child_serve(&args[2]).await,
+            Some("--pull") => child_pull(&args[2], &args[3], &args[4]).await,
+            _ => report().await,
+        }
+    });
+}
