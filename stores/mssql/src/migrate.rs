@@ -40,23 +40,13 @@ async fn migrate_once(
             .iter()
             .filter_map(|row| row.get::<&str, _>(0).map(str::to_owned))
             .collect();
-        if !existing.is_empty() {
-            for field in entity.all_fields().filter(|f| !existing.contains(f.name)) {
-                if !field.nullable {
-                    return Err(StoreError::Config {
-                        store: "mssql",
-                        message: format!(
-                            "table {} exists without required column {}; it cannot be upgraded in place",
-                            entity.table, field.name
-                        ),
-                    });
-                }
-                tracing::info!(table = entity.table, column = field.name, "adding column");
-                run(conn, sql::add_column(DIALECT, entity.table, field)).await?;
+        let plan = sql::plan_entity_migration(DIALECT, entity, &existing).map_err(|message| {
+            StoreError::Config {
+                store: "mssql",
+                message,
             }
-        }
-        run(conn, sql::create_entity_table(DIALECT, entity)).await?;
-        for statement in sql::create_indexes(DIALECT, entity) {
+        })?;
+        for statement in plan.add_columns.into_iter().chain(plan.create) {
             run(conn, statement).await?;
         }
     }

@@ -43,30 +43,15 @@ impl PgStore {
                 .iter()
                 .map(|row| row.get::<String, _>(0))
                 .collect();
-            if !existing.is_empty() {
-                for field in entity.all_fields().filter(|f| !existing.contains(f.name)) {
-                    if !field.nullable {
-                        return Err(StoreError::Config {
-                            store: "postgres",
-                            message: format!(
-                                "table {} exists without required column {}; it cannot be upgraded in place",
-                                entity.table, field.name
-                            ),
-                        });
+            let plan =
+                sql::plan_entity_migration(DIALECT, entity, &existing).map_err(|message| {
+                    StoreError::Config {
+                        store: "postgres",
+                        message,
                     }
-                    tracing::info!(table = entity.table, column = field.name, "adding column");
-                    sqlx::query(&sql::add_column(DIALECT, entity.table, field))
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(backend)?;
-                }
-            }
-            sqlx::query(&sql::create_entity_table(DIALECT, entity))
-                .execute(&mut *tx)
-                .await
-                .map_err(backend)?;
-            for statement in sql::create_indexes(DIALECT, entity) {
-                sqlx::query(&statement)
+                })?;
+            for statement in plan.add_columns.iter().chain(&plan.create) {
+                sqlx::query(statement)
                     .execute(&mut *tx)
                     .await
                     .map_err(backend)?;

@@ -12,7 +12,7 @@ mod statements;
 
 pub use dialect::Dialect;
 pub use schema::{
-    add_column, create_entity_table, create_indexes, create_support_tables, support_tables,
-    SCHEMA_VERSION,
+    add_column, create_entity_table, create_indexes, create_support_tables, plan_entity_migration,
+    support_tables, EntityMigration, SCHEMA_VERSION,
 };
 pub use statements::*;

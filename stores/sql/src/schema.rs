@@ -76,6 +76,46 @@ pub fn create_indexes(dialect: Dialect, entity: &EntityDecl) -> Vec<String> {
     indexes
 }
 
+/// What bringing one entity's table up to date takes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EntityMigration {
+    /// `ALTER TABLE … ADD` for the nullable columns an older table lacks.
+    pub add_columns: Vec<String>,
+    /// `CREATE TABLE` (a no-op when it exists) and its indexes.
+    pub create: Vec<String>,
+}
+
+/// Plans an entity's migration from the columns its table has now (none:
+/// no table yet). A table without one of the entity's required columns
+/// cannot be upgraded in place: the error names both.
+pub fn plan_entity_migration(
+    dialect: Dialect,
+    entity: &EntityDecl,
+    existing: &std::collections::HashSet<String>,
+) -> Result<EntityMigration, String> {
+    let mut add_columns = Vec::new();
+    if !existing.is_empty() {
+        for field in entity
+            .all_fields()
+            .filter(|field| !existing.contains(field.name))
+        {
+            if !field.nullable {
+                return Err(format!(
+                    "table {} exists without required column {}; it cannot be upgraded in place",
+                    entity.table, field.name
+                ));
+            }
+            add_columns.push(add_column(dialect, entity.table, field));
+        }
+    }
+    let mut create = vec![create_entity_table(dialect, entity)];
+    create.extend(create_indexes(dialect, entity));
+    Ok(EntityMigration {
+        add_columns,
+        create,
+    })
+}
+
 /// `ALTER TABLE … ADD` for a declared column an older table lacks.
 pub fn add_column(dialect: Dialect, table: &str, field: &FieldDecl) -> String {
     let keyword = match dialect {

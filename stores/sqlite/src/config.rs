@@ -48,6 +48,9 @@ impl SqliteStore {
             // an acknowledged push must survive a power cut, not only a kill
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(Duration::from_secs(30))
+            // 64 MiB of page cache per connection (SQLite's default is 2 MiB):
+            // random UUID keys touch pages all over the B-trees
+            .pragma("cache_size", "-65536")
             .foreign_keys(false);
         let pool = SqlitePoolOptions::new()
             .max_connections(8)

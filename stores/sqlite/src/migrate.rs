@@ -47,33 +47,25 @@ impl SqliteStore {
                 .iter()
                 .map(|row| row.get::<String, _>(0))
                 .collect();
-            if !existing.is_empty() {
-                for field in entity.all_fields().filter(|f| !existing.contains(f.name)) {
-                    if !field.nullable {
-                        return Err(StoreError::Config {
-                            store: "sqlite",
-                            message: format!(
-                                "table {} exists without required column {}; it cannot be upgraded in place",
-                                entity.table, field.name
-                            ),
-                        });
+            let plan =
+                sql::plan_entity_migration(DIALECT, entity, &existing).map_err(|message| {
+                    StoreError::Config {
+                        store: "sqlite",
+                        message,
                     }
-                    tracing::info!(table = entity.table, column = field.name, "adding column");
-                    sqlx::query(&sql::add_column(DIALECT, entity.table, field))
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(backend)?;
-                }
+                })?;
+            for statement in &plan.add_columns {
+                tracing::info!(table = entity.table, %statement, "upgrading an older table");
+                sqlx::query(statement)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(backend)?;
             }
             if first_migration && !existing.is_empty() {
                 normalise_legacy_rows(&mut tx, entity).await?;
             }
-            sqlx::query(&sql::create_entity_table(DIALECT, entity))
-                .execute(&mut *tx)
-                .await
-                .map_err(backend)?;
-            for statement in sql::create_indexes(DIALECT, entity) {
-                sqlx::query(&statement)
+            for statement in &plan.create {
+                sqlx::query(statement)
                     .execute(&mut *tx)
                     .await
                     .map_err(backend)?;
