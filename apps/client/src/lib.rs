@@ -10,7 +10,7 @@ pub mod normalize;
 use std::sync::Arc;
 
 use jcselect_entities::SyncAudit;
-use jcselect_store_sqlite::SqliteStore;
+use jcselect_store_sqlite::{SqliteStore, REPLICA_CACHE_MIB};
 use jcselect_sync::engine::{SyncEngine, SyncSettings};
 use jcselect_sync::store::{ClientStore, StoreError};
 use jcselect_sync::transport::Transport;
@@ -34,7 +34,8 @@ impl Replica {
         settings: SyncSettings,
     ) -> Result<Self, StoreError> {
         let registry = jcselect_entities::registry()?;
-        let store: Arc<dyn ClientStore> = Arc::new(SqliteStore::open(database_url).await?);
+        let store: Arc<dyn ClientStore> =
+            Arc::new(SqliteStore::open_with_cache(database_url, REPLICA_CACHE_MIB).await?);
         let entities: Vec<_> = registry.entities().collect();
         store.migrate(&entities).await?;
         Ok(Self::over(store, transport, settings))

@@ -11,6 +11,11 @@ use sqlx::SqlitePool;
 
 use crate::codec::backend;
 
+/// Page cache per connection for a server, MiB (SQLite's default is 2).
+pub const SERVER_CACHE_MIB: u32 = 64;
+/// Page cache per connection for a desktop replica, MiB.
+pub const REPLICA_CACHE_MIB: u32 = 8;
+
 /// A SQLite database used as a jcselect-sync store.
 #[derive(Clone)]
 pub struct SqliteStore {
@@ -28,8 +33,15 @@ impl std::fmt::Debug for SqliteStore {
 impl SqliteStore {
     /// Opens (creating when missing) the database at `url`:
     /// `sqlite://PATH` (relative or absolute), `sqlite:PATH`, or a plain
-    /// path.
+    /// path, with [`SERVER_CACHE_MIB`] of page cache per connection.
     pub async fn open(url: &str) -> Result<Self, StoreError> {
+        Self::open_with_cache(url, SERVER_CACHE_MIB).await
+    }
+
+    /// [`open`](Self::open) with `cache_mib` MiB of page cache per
+    /// connection: a server wants room (random UUID keys touch pages all
+    /// over the B-trees), a desktop replica a small, flat footprint.
+    pub async fn open_with_cache(url: &str, cache_mib: u32) -> Result<Self, StoreError> {
         let path = url
             .strip_prefix("sqlite://")
             .or_else(|| url.strip_prefix("sqlite:"))
@@ -48,9 +60,7 @@ impl SqliteStore {
             // an acknowledged push must survive a power cut, not only a kill
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(Duration::from_secs(30))
-            // 64 MiB of page cache per connection (SQLite's default is 2 MiB):
-            // random UUID keys touch pages all over the B-trees
-            .pragma("cache_size", "-65536")
+            .pragma("cache_size", format!("-{}", u64::from(cache_mib) * 1024))
             .foreign_keys(false);
         let pool = SqlitePoolOptions::new()
             .max_connections(8)

@@ -16,4 +16,4 @@ mod migrate;
 mod server;
 mod tx;
 
-pub use config::SqliteStore;
+pub use config::{SqliteStore, REPLICA_CACHE_MIB, SERVER_CACHE_MIB};
