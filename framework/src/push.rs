@@ -116,10 +116,10 @@ pub async fn apply_push(
         .iter()
         .map(|c| (c.record.entity().name, c.record.id()))
         .collect();
-    known.load(&mut tx, context.registry, keys).await?;
+    known.load(tx.as_mut(), context.registry, keys).await?;
     known
         .load_parents(
-            &mut tx,
+            tx.as_mut(),
             context.registry,
             candidates.iter().map(|c| &c.record),
         )

@@ -26,7 +26,7 @@ pub async fn write_local(
     let mut existing = RecordIndex::default();
     existing
         .load(
-            &mut tx,
+            tx.as_mut(),
             registry,
             records.iter().map(|r| (r.entity().name, r.id())),
         )
@@ -235,7 +235,7 @@ pub async fn apply_pulled_page(
     let mut local = RecordIndex::default();
     local
         .load(
-            &mut tx,
+            tx.as_mut(),
             registry,
             pulled.iter().map(|r| (r.entity().name, r.id())),
         )

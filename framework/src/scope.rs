@@ -3,49 +3,15 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use async_trait::async_trait;
 use uuid::Uuid;
 
-use crate::decl::{EntityDecl, ScopeDecl};
+use crate::decl::ScopeDecl;
 use crate::record::{FieldValue, Record};
 use crate::registry::Registry;
-use crate::store::{ClientTransaction, PushTransaction, StoreError};
+use crate::store::{RecordTransaction, StoreError};
 
 /// The identity of a record: entity wire name and id.
 pub type RecordKey = (&'static str, Uuid);
-
-/// Anything that can load stored records of one entity by id.
-#[async_trait]
-pub trait LoadRecords: Send {
-    /// The stored versions of these records (absent ids left out).
-    async fn load(
-        &mut self,
-        entity: &'static EntityDecl,
-        ids: &[Uuid],
-    ) -> Result<Vec<Record>, StoreError>;
-}
-
-#[async_trait]
-impl LoadRecords for Box<dyn PushTransaction> {
-    async fn load(
-        &mut self,
-        entity: &'static EntityDecl,
-        ids: &[Uuid],
-    ) -> Result<Vec<Record>, StoreError> {
-        self.load_records(entity, ids).await
-    }
-}
-
-#[async_trait]
-impl LoadRecords for Box<dyn ClientTransaction> {
-    async fn load(
-        &mut self,
-        entity: &'static EntityDecl,
-        ids: &[Uuid],
-    ) -> Result<Vec<Record>, StoreError> {
-        self.load_records(entity, ids).await
-    }
-}
 
 /// The current version of every record a transaction has loaded or
 /// written, and the ids it looked for and did not find.
@@ -76,7 +42,7 @@ impl RecordIndex {
     /// Loads the records of `keys` not known yet, one query per entity.
     pub async fn load(
         &mut self,
-        source: &mut dyn LoadRecords,
+        source: &mut dyn RecordTransaction,
         registry: &Registry,
         keys: impl IntoIterator<Item = RecordKey>,
     ) -> Result<(), StoreError> {
@@ -90,7 +56,7 @@ impl RecordIndex {
             ids.sort_unstable();
             ids.dedup();
             let decl = registry.entity(entity)?;
-            for record in source.load(decl, &ids).await? {
+            for record in source.load_records(decl, &ids).await? {
                 self.records.insert((entity, record.id()), record);
             }
             for id in ids {
@@ -106,7 +72,7 @@ impl RecordIndex {
     /// their scopes are inherited from.
     pub async fn load_parents<'r>(
         &mut self,
-        source: &mut dyn LoadRecords,
+        source: &mut dyn RecordTransaction,
         registry: &Registry,
         records: impl IntoIterator<Item = &'r Record>,
     ) -> Result<(), StoreError> {

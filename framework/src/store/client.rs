@@ -6,7 +6,7 @@ use uuid::Uuid;
 
 use crate::decl::EntityDecl;
 use crate::record::{FieldValue, Record};
-use crate::store::StoreError;
+use crate::store::{RecordTransaction, StoreError};
 use crate::timestamp::Timestamp;
 use crate::wire::Operation;
 
@@ -130,23 +130,10 @@ pub trait ClientStore: Send + Sync {
     async fn get_setting(&self, key: &str) -> Result<Option<String>, StoreError>;
 }
 
-/// One write transaction on a client replica.
+/// One write transaction on a client replica (its records read and written
+/// through [`RecordTransaction`]).
 #[async_trait]
-pub trait ClientTransaction: Send {
-    /// The local versions of these records (absent ids left out).
-    async fn load_records(
-        &mut self,
-        entity: &'static EntityDecl,
-        ids: &[Uuid],
-    ) -> Result<Vec<Record>, StoreError>;
-
-    /// Inserts or replaces whole records of one entity.
-    async fn upsert_records(
-        &mut self,
-        entity: &'static EntityDecl,
-        records: &[Record],
-    ) -> Result<(), StoreError>;
-
+pub trait ClientTransaction: RecordTransaction {
     /// The outbox entries of these records.
     async fn load_outbox(
         &mut self,

@@ -8,6 +8,36 @@ mod client;
 mod error;
 mod server;
 
+use async_trait::async_trait;
+use uuid::Uuid;
+
+use crate::decl::EntityDecl;
+use crate::record::Record;
+
+/// What every store transaction does with records, set-based.
+///
+/// # Contract
+///
+/// - `load_records` returns the stored versions of the ids that exist
+///   (tombstones included) and leaves the others out.
+/// - `upsert_records` replaces each record whole, or inserts it.
+#[async_trait]
+pub trait RecordTransaction: Send {
+    /// The stored versions of these records of one entity.
+    async fn load_records(
+        &mut self,
+        entity: &'static EntityDecl,
+        ids: &[Uuid],
+    ) -> Result<Vec<Record>, StoreError>;
+
+    /// Inserts or replaces whole records of one entity.
+    async fn upsert_records(
+        &mut self,
+        entity: &'static EntityDecl,
+        records: &[Record],
+    ) -> Result<(), StoreError>;
+}
+
 pub use client::{ClientStore, ClientTransaction, OutboxEntry, OutboxState, OutboxSummary};
 pub use error::StoreError;
 pub use server::{

@@ -9,7 +9,7 @@ use uuid::Uuid;
 use crate::auth::ScopeFilter;
 use crate::decl::EntityDecl;
 use crate::record::Record;
-use crate::store::StoreError;
+use crate::store::{RecordTransaction, StoreError};
 use crate::timestamp::Timestamp;
 use crate::wire::Operation;
 
@@ -165,9 +165,10 @@ pub trait ServerStore: Send + Sync {
     ) -> Result<Option<Record>, StoreError>;
 }
 
-/// One push, in one database transaction.
+/// One push, in one database transaction (its records read and written
+/// through [`RecordTransaction`]).
 #[async_trait]
-pub trait PushTransaction: Send {
+pub trait PushTransaction: RecordTransaction {
     /// The log head when the transaction began (it cannot move until
     /// commit, since pushes are serialised).
     fn head(&self) -> LogPosition;
@@ -177,20 +178,6 @@ pub trait PushTransaction: Send {
         &mut self,
         ids: &[Uuid],
     ) -> Result<HashMap<Uuid, SeenOutcome>, StoreError>;
-
-    /// The stored versions of these records (absent ids are left out).
-    async fn load_records(
-        &mut self,
-        entity: &'static EntityDecl,
-        ids: &[Uuid],
-    ) -> Result<Vec<Record>, StoreError>;
-
-    /// Inserts or replaces whole records of one entity.
-    async fn upsert_records(
-        &mut self,
-        entity: &'static EntityDecl,
-        records: &[Record],
-    ) -> Result<(), StoreError>;
 
     /// Appends rows to the change log and moves the head to the last one.
     async fn append_log(&mut self, entries: &[LogEntry]) -> Result<(), StoreError>;

@@ -7,7 +7,8 @@ use chrono::NaiveDateTime;
 use jcselect_store_sql as sql;
 use jcselect_sync::record::Record;
 use jcselect_sync::store::{
-    LogEntry, LogPosition, LogQuery, Login, PushTransaction, SeenOutcome, ServerStore, StoreError,
+    LogEntry, LogPosition, LogQuery, Login, PushTransaction, RecordTransaction, SeenOutcome,
+    ServerStore, StoreError,
 };
 use jcselect_sync::wire::Operation;
 use jcselect_sync::EntityDecl;
@@ -283,31 +284,6 @@ impl PushTransaction for MssqlPush {
         Ok(seen)
     }
 
-    async fn load_records(
-        &mut self,
-        entity: &'static EntityDecl,
-        ids: &[Uuid],
-    ) -> Result<Vec<Record>, StoreError> {
-        load(self.conn(), entity, ids).await
-    }
-
-    async fn upsert_records(
-        &mut self,
-        entity: &'static EntityDecl,
-        records: &[Record],
-    ) -> Result<(), StoreError> {
-        for chunk in records.chunks(record_rows_per_statement(entity)) {
-            let mut query = Query::new(sql::upsert_records(DIALECT, entity, chunk.len()));
-            for record in chunk {
-                for (value, field) in record.values().iter().zip(entity.all_fields()) {
-                    bind(&mut query, value, field.ty);
-                }
-            }
-            query.execute(self.conn()).await.map_err(backend)?;
-        }
-        Ok(())
-    }
-
     async fn append_log(&mut self, entries: &[LogEntry]) -> Result<(), StoreError> {
         for chunk in entries.chunks(sql::log_rows_per_statement(DIALECT)) {
             let mut query = Query::new(sql::insert_log(DIALECT, chunk.len()));
@@ -354,6 +330,34 @@ impl PushTransaction for MssqlPush {
     async fn commit(mut self: Box<Self>) -> Result<(), StoreError> {
         let mut conn = self.conn.take().expect("connection held until commit");
         conn.execute(COMMIT, &[]).await.map_err(backend)?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl RecordTransaction for MssqlPush {
+    async fn load_records(
+        &mut self,
+        entity: &'static EntityDecl,
+        ids: &[Uuid],
+    ) -> Result<Vec<Record>, StoreError> {
+        load(self.conn(), entity, ids).await
+    }
+
+    async fn upsert_records(
+        &mut self,
+        entity: &'static EntityDecl,
+        records: &[Record],
+    ) -> Result<(), StoreError> {
+        for chunk in records.chunks(record_rows_per_statement(entity)) {
+            let mut query = Query::new(sql::upsert_records(DIALECT, entity, chunk.len()));
+            for record in chunk {
+                for (value, field) in record.values().iter().zip(entity.all_fields()) {
+                    bind(&mut query, value, field.ty);
+                }
+            }
+            query.execute(self.conn()).await.map_err(backend)?;
+        }
         Ok(())
     }
 }

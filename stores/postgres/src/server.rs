@@ -7,7 +7,8 @@ use chrono::{DateTime, Utc};
 use jcselect_store_sql::{self as sql, Dialect};
 use jcselect_sync::record::Record;
 use jcselect_sync::store::{
-    LogEntry, LogPosition, LogQuery, Login, PushTransaction, SeenOutcome, ServerStore, StoreError,
+    LogEntry, LogPosition, LogQuery, Login, PushTransaction, RecordTransaction, SeenOutcome,
+    ServerStore, StoreError,
 };
 use jcselect_sync::wire::Operation;
 use jcselect_sync::EntityDecl;
@@ -220,32 +221,6 @@ impl PushTransaction for PgPush {
         Ok(seen)
     }
 
-    async fn load_records(
-        &mut self,
-        entity: &'static EntityDecl,
-        ids: &[Uuid],
-    ) -> Result<Vec<Record>, StoreError> {
-        load(&mut self.tx, entity, ids).await
-    }
-
-    async fn upsert_records(
-        &mut self,
-        entity: &'static EntityDecl,
-        records: &[Record],
-    ) -> Result<(), StoreError> {
-        for chunk in records.chunks(DIALECT.rows_per_statement(entity.field_count())) {
-            let text = sql::upsert_records(DIALECT, entity, chunk.len());
-            let mut query = sqlx::query(&text);
-            for record in chunk {
-                for (value, field) in record.values().iter().zip(entity.all_fields()) {
-                    query = bind(query, value, field.ty);
-                }
-            }
-            query.execute(&mut *self.tx).await.map_err(backend)?;
-        }
-        Ok(())
-    }
-
     async fn append_log(&mut self, entries: &[LogEntry]) -> Result<(), StoreError> {
         for chunk in entries.chunks(sql::log_rows_per_statement(DIALECT)) {
             let text = sql::insert_log(DIALECT, chunk.len());
@@ -295,5 +270,34 @@ impl PushTransaction for PgPush {
 
     async fn commit(self: Box<Self>) -> Result<(), StoreError> {
         self.tx.commit().await.map_err(backend)
+    }
+}
+
+#[async_trait]
+impl RecordTransaction for PgPush {
+    async fn load_records(
+        &mut self,
+        entity: &'static EntityDecl,
+        ids: &[Uuid],
+    ) -> Result<Vec<Record>, StoreError> {
+        load(&mut self.tx, entity, ids).await
+    }
+
+    async fn upsert_records(
+        &mut self,
+        entity: &'static EntityDecl,
+        records: &[Record],
+    ) -> Result<(), StoreError> {
+        for chunk in records.chunks(DIALECT.rows_per_statement(entity.field_count())) {
+            let text = sql::upsert_records(DIALECT, entity, chunk.len());
+            let mut query = sqlx::query(&text);
+            for record in chunk {
+                for (value, field) in record.values().iter().zip(entity.all_fields()) {
+                    query = bind(query, value, field.ty);
+                }
+            }
+            query.execute(&mut *self.tx).await.map_err(backend)?;
+        }
+        Ok(())
     }
 }

@@ -208,22 +208,6 @@ impl ClientStore for SqliteStore {
 
 #[async_trait]
 impl ClientTransaction for SqliteTx {
-    async fn load_records(
-        &mut self,
-        entity: &'static EntityDecl,
-        ids: &[Uuid],
-    ) -> Result<Vec<Record>, StoreError> {
-        self.load(entity, ids).await
-    }
-
-    async fn upsert_records(
-        &mut self,
-        entity: &'static EntityDecl,
-        records: &[Record],
-    ) -> Result<(), StoreError> {
-        self.upsert(entity, records).await
-    }
-
     async fn load_outbox(
         &mut self,
         entity: &'static EntityDecl,

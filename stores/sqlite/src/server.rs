@@ -206,22 +206,6 @@ impl PushTransaction for SqliteTx {
         Ok(seen)
     }
 
-    async fn load_records(
-        &mut self,
-        entity: &'static EntityDecl,
-        ids: &[Uuid],
-    ) -> Result<Vec<Record>, StoreError> {
-        self.load(entity, ids).await
-    }
-
-    async fn upsert_records(
-        &mut self,
-        entity: &'static EntityDecl,
-        records: &[Record],
-    ) -> Result<(), StoreError> {
-        self.upsert(entity, records).await
-    }
-
     async fn append_log(&mut self, entries: &[LogEntry]) -> Result<(), StoreError> {
         for chunk in entries.chunks(sql::log_rows_per_statement(DIALECT)) {
             let text = sql::insert_log(DIALECT, chunk.len());

@@ -80,3 +80,22 @@ pub(crate) async fn begin_immediate(store: &SqliteStore) -> Result<SqliteTx, Sto
         },
     })
 }
+
+#[async_trait::async_trait]
+impl jcselect_sync::store::RecordTransaction for SqliteTx {
+    async fn load_records(
+        &mut self,
+        entity: &'static EntityDecl,
+        ids: &[Uuid],
+    ) -> Result<Vec<Record>, StoreError> {
+        self.load(entity, ids).await
+    }
+
+    async fn upsert_records(
+        &mut self,
+        entity: &'static EntityDecl,
+        records: &[Record],
+    ) -> Result<(), StoreError> {
+        self.upsert(entity, records).await
+    }
+}
