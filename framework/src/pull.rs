@@ -79,14 +79,42 @@ async fn last_seq_received_by(
     Ok(known)
 }
 
+/// Why a pull page cannot be served.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PullError {
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The cursor points past the end of this server's change log: it was
+    /// issued by another database, or before this one was restored from a
+    /// backup. Answering with an empty page would make the client skip
+    /// everything written since; it must pull from the beginning instead.
+    #[error("cursor {cursor} is ahead of this server's change log (last position {head}); pull from the beginning")]
+    CursorAhead {
+        /// The cursor as given.
+        cursor: String,
+        /// The log's last position.
+        head: i64,
+    },
+}
+
 /// Reads one pull page for `principal`. `limit` must be 1…[`MAX_PULL_LIMIT`].
 pub async fn read_pull(
     store: &dyn ServerStore,
     principal: &Principal,
     from: PullFrom,
     limit: usize,
-) -> Result<SyncPullResponse, StoreError> {
+) -> Result<SyncPullResponse, PullError> {
     let head = store.log_head().await?;
+    if let PullFrom::Cursor(Some(seq)) = from {
+        if seq > head.receive_seq {
+            return Err(PullError::CursorAhead {
+                cursor: encode_cursor(seq),
+                head: head.receive_seq,
+            });
+        }
+    }
     let (after_seq, offset) = match from {
         PullFrom::Cursor(seq) => (seq.unwrap_or(0), 0),
         PullFrom::LastSync { last_sync, offset } => (

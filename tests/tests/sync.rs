@@ -525,3 +525,40 @@ mod tokens {
         renewed(Via::Http).await;
     }
 }
+
+mod restored_server {
+    use super::*;
+
+    /// A replica whose cursor is past the server's log (the server was
+    /// restored from an older backup) pulls from the beginning instead of
+    /// skipping what was written since.
+    async fn replica_starts_over(via: Via) {
+        let (world, pen, admin) = world_with_pen(via).await;
+        let (operator, _) = world.replica("operator", OPERATOR, quick_settings()).await;
+        let mut tx = operator.store.begin().await.unwrap();
+        tx.set_setting("pull_cursor", "r999999999").await.unwrap();
+        tx.commit().await.unwrap();
+        let after_restore = fixture::voter(&pen, "77", "written after the restore");
+        admin
+            .dao
+            .save(std::slice::from_ref(&after_restore))
+            .await
+            .unwrap();
+        sync(&admin).await;
+        let report = sync(&operator).await;
+        assert!(report.pulled >= 4, "{report:?}");
+        assert!(local::<Voter>(&operator, after_restore.id).await.is_some());
+        let cursor = operator.engine.state().cursor().await.unwrap().unwrap();
+        assert_ne!(cursor, "r999999999");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn in_process() {
+        replica_starts_over(Via::InProcess).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn http() {
+        replica_starts_over(Via::Http).await;
+    }
+}

@@ -172,6 +172,12 @@ async fn status_codes_and_error_bodies(database: TestDatabase) {
         assert_eq!(error_of(response.json().await.unwrap()), "bad_request");
     }
 
+    // a cursor past the end of the log (another database, a restored
+    // backup) is refused with its own code, never answered with nothing
+    let response = client.pull_raw("cursor=r999999999").await;
+    assert_eq!(response.status(), 400);
+    assert_eq!(error_of(response.json().await.unwrap()), "cursor_ahead");
+
     // the seed's form with a Python isoformat offset, escaped or not
     for query in [
         "last_sync=2026-01-01T00:00:00%2B00:00",

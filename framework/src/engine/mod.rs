@@ -382,7 +382,19 @@ impl SyncEngine {
                     .transpose()
                     .map_err(StoreError::from)?,
             );
-            let page = self.transport.pull(token, from, limit).await?;
+            let page = match self.transport.pull(token, from, limit).await {
+                Err(TransportError::Refused { code, message, .. }) if code == "cursor_ahead" => {
+                    // the server's log is behind our cursor (restored from a
+                    // backup, or another database): start over; applying a
+                    // page again is harmless under the merge rule
+                    tracing::warn!(%message, "the server does not know our cursor; pulling from the beginning");
+                    self.state.reset_cursor().await?;
+                    self.transport
+                        .pull(token, PullFrom::Cursor(None), limit)
+                        .await?
+                }
+                other => other?,
+            };
             let received = self.state.clock().wall();
             let next = page
                 .next_cursor

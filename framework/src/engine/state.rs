@@ -172,6 +172,11 @@ impl ClientState {
         self.get(CURSOR).await
     }
 
+    /// Forgets the pull cursor: the next pull starts from the beginning.
+    pub async fn reset_cursor(&self) -> Result<(), StoreError> {
+        self.set(&[(CURSOR, crate::pull::encode_cursor(0))]).await
+    }
+
     /// When the last cycle finished.
     pub async fn last_sync(&self) -> Result<Option<Timestamp>, StoreError> {
         Ok(self

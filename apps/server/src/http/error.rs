@@ -46,6 +46,24 @@ impl ApiError {
     }
 }
 
+impl From<jcselect_sync::pull::PullError> for ApiError {
+    fn from(error: jcselect_sync::pull::PullError) -> Self {
+        match error {
+            jcselect_sync::pull::PullError::Store(error) => error.into(),
+            ahead @ jcselect_sync::pull::PullError::CursorAhead { .. } => ApiError {
+                status: StatusCode::BAD_REQUEST,
+                code: "cursor_ahead",
+                message: ahead.to_string(),
+            },
+            other => ApiError {
+                status: StatusCode::BAD_REQUEST,
+                code: "bad_request",
+                message: other.to_string(),
+            },
+        }
+    }
+}
+
 impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> Self {
         tracing::error!(%error, "store failure");
