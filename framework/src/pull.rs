@@ -10,8 +10,6 @@
 //! seed's `last_sync` form the answer's `server_timestamp` is the head's
 //! receive time, and every later transaction is stamped strictly after it.
 
-use serde_json::Value;
-
 use crate::auth::Principal;
 use crate::error::Error;
 use crate::store::{LogQuery, ServerStore, StoreError};
@@ -149,21 +147,21 @@ pub async fn read_pull(
     let changes = entries
         .into_iter()
         .map(|entry| {
-            let data: Value =
-                serde_json::from_str(&entry.data).map_err(|error| StoreError::Corrupt {
-                    store: "log",
-                    table: "sync_log",
-                    message: format!("receive_seq {}: {error}", entry.receive_seq),
-                })?;
-            let timestamp = data
-                .get("updated_at")
-                .and_then(Value::as_str)
-                .and_then(|text| text.parse().ok())
-                .ok_or_else(|| StoreError::Corrupt {
-                    store: "log",
-                    table: "sync_log",
-                    message: format!("receive_seq {}: no updated_at", entry.receive_seq),
-                })?;
+            let corrupt = |problem: String| StoreError::Corrupt {
+                store: "log",
+                table: "sync_log",
+                message: format!("receive_seq {}: {problem}", entry.receive_seq),
+            };
+            /// The one field a pull reads out of the stored JSON.
+            #[derive(serde::Deserialize)]
+            struct Stamp {
+                updated_at: Timestamp,
+            }
+            let timestamp = serde_json::from_str::<Stamp>(&entry.data)
+                .map_err(|error| corrupt(error.to_string()))?
+                .updated_at;
+            let data = serde_json::value::RawValue::from_string(entry.data)
+                .map_err(|error| corrupt(error.to_string()))?;
             Ok(EntityChange {
                 change_id: entry.change_id,
                 entity_type: entry.entity_type,

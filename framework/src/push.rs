@@ -172,7 +172,7 @@ fn check_change(
     let invalid = |message: String| Bucket::Failed(FailureReason::Invalid, message);
     let record = context
         .registry
-        .decode(&change.entity_type, &change.data)
+        .decode(&change.entity_type, change.data.get())
         .map_err(|error| invalid(error.to_string()))?;
     if record.id() != change.entity_id {
         return Err(invalid(format!(

@@ -9,6 +9,15 @@ use crate::decl::{EntityDecl, FieldDecl, FieldType};
 use crate::error::Error;
 use crate::timestamp::Timestamp;
 
+mod decode;
+
+fn syntax_error(entity: &'static EntityDecl, error: &serde_json::Error) -> Error {
+    Error::Invalid {
+        entity: entity.name,
+        message: format!("not JSON: {error}"),
+    }
+}
+
 /// Positions of the common fields inside [`Record::values`].
 mod slot {
     pub const ID: usize = 0;
@@ -74,62 +83,10 @@ impl FieldValue {
             _ => None,
         }
     }
-
-    /// Reads a JSON value as the declared field's type.
-    pub fn from_json(
-        entity: &'static str,
-        field: &'static FieldDecl,
-        value: Option<&Value>,
-    ) -> Result<FieldValue, Error> {
-        let value = match value {
-            None | Some(Value::Null) if field.nullable => return Ok(FieldValue::Null),
-            None => {
-                return Err(Error::MissingField {
-                    entity,
-                    field: field.name,
-                })
-            }
-            Some(value) => value,
-        };
-        let wrong_type = || Error::WrongType {
-            entity,
-            field: field.name,
-            expected: field.ty.describe(),
-            found: describe_json(value),
-        };
-        Ok(match (field.ty, value) {
-            (FieldType::Uuid, Value::String(text)) => {
-                FieldValue::Uuid(Uuid::parse_str(text).map_err(|_| wrong_type())?)
-            }
-            (FieldType::Text, Value::String(text)) => FieldValue::Text(text.clone()),
-            (FieldType::Int, Value::Number(number)) => {
-                FieldValue::Int(number.as_i64().ok_or_else(wrong_type)?)
-            }
-            (FieldType::Bool, Value::Bool(flag)) => FieldValue::Bool(*flag),
-            (FieldType::Timestamp, Value::String(text)) => {
-                FieldValue::Timestamp(text.parse().map_err(|_| wrong_type())?)
-            }
-            (FieldType::Json, value) => FieldValue::Json(value.clone()),
-            _ => return Err(wrong_type()),
-        })
-    }
 }
 
 fn write_json_str(out: &mut Vec<u8>, text: &str) {
     serde_json::to_writer(out, text).expect("writing JSON to memory cannot fail");
-}
-
-/// A short description of a JSON value for error messages.
-fn describe_json(value: &Value) -> String {
-    match value {
-        Value::Null => "null".to_owned(),
-        Value::Bool(flag) => format!("boolean {flag}"),
-        Value::Number(number) => format!("number {number}"),
-        Value::String(text) if text.chars().count() > 40 => "a long string".to_owned(),
-        Value::String(text) => format!("string {text:?}"),
-        Value::Array(_) => "an array".to_owned(),
-        Value::Object(_) => "an object".to_owned(),
-    }
 }
 
 /// One version of one record: its entity's declaration and a value for each
@@ -184,17 +141,21 @@ impl Record {
     /// Fields the entity does not declare are ignored; a missing nullable
     /// field reads as `null`.
     pub fn from_json(entity: &'static EntityDecl, data: &Value) -> Result<Self, Error> {
-        let object = data.as_object().ok_or_else(|| Error::WrongType {
-            entity: entity.name,
-            field: "data",
-            expected: "a JSON object",
-            found: describe_json(data),
-        })?;
-        let values = entity
-            .all_fields()
-            .map(|field| FieldValue::from_json(entity.name, field, object.get(field.name)))
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(Record { entity, values })
+        use serde::de::DeserializeSeed;
+        decode::RecordSeed { entity }
+            .deserialize(data)
+            .unwrap_or_else(|error| Err(syntax_error(entity, &error)))
+    }
+
+    /// [`from_json`](Self::from_json) from JSON text, in one pass: the
+    /// server's and the replica's decoding of every change they receive.
+    pub fn from_json_str(entity: &'static EntityDecl, text: &str) -> Result<Self, Error> {
+        use serde::de::DeserializeSeed;
+        let mut input = serde_json::Deserializer::from_str(text);
+        let record = decode::RecordSeed { entity }
+            .deserialize(&mut input)
+            .and_then(|record| input.end().map(|()| record));
+        record.unwrap_or_else(|error| Err(syntax_error(entity, &error)))
     }
 
     /// The record as JSON text, keys sorted, no spaces: the same bytes as

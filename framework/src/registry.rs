@@ -4,8 +4,6 @@
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
-use serde_json::Value;
-
 use crate::decl::EntityDecl;
 use crate::error::Error;
 use crate::order::dependency_order;
@@ -81,10 +79,10 @@ impl Registry {
         self.position.get(name).copied()
     }
 
-    /// Decodes and checks a record sent as JSON: the entity must be known,
-    /// every field present with its declared type, and the entity's own
-    /// rules must hold.
-    pub fn decode(&self, entity_type: &str, data: &Value) -> Result<Record, Error> {
+    /// Decodes and checks a record sent as JSON text: the entity must be
+    /// known, every field present with its declared type, and the entity's
+    /// own rules must hold.
+    pub fn decode(&self, entity_type: &str, data: &str) -> Result<Record, Error> {
         let index = *self
             .position
             .get(entity_type)
@@ -93,13 +91,15 @@ impl Registry {
                 known: self.names(),
             })?;
         let entry = &self.entries[index];
-        let record = Record::from_json(entry.decl, data)?;
-        let typed = (entry.decode)(&mut <dyn erased_serde::Deserializer>::erase(data)).map_err(
-            |error| Error::Invalid {
-                entity: entry.decl.name,
-                message: error.to_string(),
-            },
-        )?;
+        let record = Record::from_json_str(entry.decl, data)?;
+        let mut typed_input = serde_json::Deserializer::from_str(data);
+        let typed = (entry.decode)(&mut <dyn erased_serde::Deserializer>::erase(
+            &mut typed_input,
+        ))
+        .map_err(|error| Error::Invalid {
+            entity: entry.decl.name,
+            message: error.to_string(),
+        })?;
         typed.validate().map_err(|message| Error::Invalid {
             entity: entry.decl.name,
             message,

@@ -229,7 +229,7 @@ pub async fn apply_pulled_page(
     let (changes, cursor_key, cursor) = (page.changes, page.cursor_key, page.cursor);
     let pulled: Vec<Record> = changes
         .iter()
-        .map(|change| registry.decode(&change.entity_type, &change.data))
+        .map(|change| registry.decode(&change.entity_type, change.data.get()))
         .collect::<Result<_, _>>()?;
     let mut tx = store.begin().await?;
     let mut local = RecordIndex::default();

@@ -193,8 +193,40 @@ impl FromStr for Timestamp {
     }
 }
 
+impl Timestamp {
+    /// The canonical text of a time in years 0–9999, written digit by digit
+    /// (printing stamps is on every push's and pull's path).
+    fn canonical_bytes(self) -> Option<[u8; 27]> {
+        let seconds = self.0.div_euclid(MICROS_PER_SECOND);
+        let (year, month, day) = civil_from_days(seconds.div_euclid(86_400));
+        if !(0..=9999).contains(&year) {
+            return None;
+        }
+        let second_of_day = seconds.rem_euclid(86_400);
+        let mut out = *b"0000-00-00T00:00:00.000000Z";
+        let mut put = |end: usize, width: usize, value: i64| {
+            let mut value = value;
+            for slot in out[end - width..end].iter_mut().rev() {
+                *slot = b'0' + (value % 10) as u8;
+                value /= 10;
+            }
+        };
+        put(4, 4, year);
+        put(7, 2, month);
+        put(10, 2, day);
+        put(13, 2, second_of_day / 3_600);
+        put(16, 2, second_of_day / 60 % 60);
+        put(19, 2, second_of_day % 60);
+        put(26, 6, self.0.rem_euclid(MICROS_PER_SECOND));
+        Some(out)
+    }
+}
+
 impl fmt::Display for Timestamp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(bytes) = self.canonical_bytes() {
+            return f.write_str(std::str::from_utf8(&bytes).expect("digits and ASCII punctuation"));
+        }
         let seconds = self.0.div_euclid(MICROS_PER_SECOND);
         let micros = self.0.rem_euclid(MICROS_PER_SECOND);
         let (year, month, day) = civil_from_days(seconds.div_euclid(86_400));

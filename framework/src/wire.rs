@@ -1,6 +1,7 @@
 //! The JSON shapes of PROTOCOL.md §2–4, exactly as they travel.
 
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use serde_json::Value;
 use uuid::Uuid;
 
@@ -21,7 +22,7 @@ pub enum Operation {
 }
 
 /// One change: the whole state of one record.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct EntityChange {
     /// Unique per queued change; makes a resent change harmless.
@@ -34,8 +35,93 @@ pub struct EntityChange {
     pub operation: Operation,
     /// Equals `data.updated_at`.
     pub timestamp: Timestamp,
-    /// Every field of the record.
-    pub data: Value,
+    /// Every field of the record, as the JSON text it travels as: read
+    /// once, straight into a record, and passed on without re-encoding.
+    #[cfg_attr(feature = "schema", schemars(with = "Value"))]
+    pub data: Box<RawValue>,
+}
+
+impl EntityChange {
+    /// `data` parsed into a JSON value (for tests and tools; the sync
+    /// paths decode it straight into a record).
+    pub fn data_value(&self) -> Value {
+        serde_json::from_str(self.data.get()).expect("RawValue holds valid JSON")
+    }
+}
+
+/// Two changes are equal when their envelopes and their `data` JSON
+/// values are (whatever the key order or spacing of the text).
+impl PartialEq for EntityChange {
+    fn eq(&self, other: &Self) -> bool {
+        self.change_id == other.change_id
+            && self.entity_type == other.entity_type
+            && self.entity_id == other.entity_id
+            && self.operation == other.operation
+            && self.timestamp == other.timestamp
+            && (self.data.get() == other.data.get() || self.data_value() == other.data_value())
+    }
+}
+
+/// The fields of an [`EntityChange`] and of what the server says about
+/// it, side by side: how [`DependencyConflict`] and [`FailedChange`] are
+/// read (serde's `flatten` cannot read a `RawValue`).
+#[derive(Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+struct ChangeWith<T> {
+    change_id: Uuid,
+    entity_type: String,
+    entity_id: Uuid,
+    operation: Operation,
+    timestamp: Timestamp,
+    #[cfg_attr(feature = "schema", schemars(with = "Value"))]
+    data: Box<RawValue>,
+    #[serde(flatten)]
+    rest: T,
+}
+
+impl<T> ChangeWith<T> {
+    fn split(self) -> (EntityChange, T) {
+        let change = EntityChange {
+            change_id: self.change_id,
+            entity_type: self.entity_type,
+            entity_id: self.entity_id,
+            operation: self.operation,
+            timestamp: self.timestamp,
+            data: self.data,
+        };
+        (change, self.rest)
+    }
+}
+
+#[derive(Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+struct Missing {
+    missing: Vec<EntityRef>,
+}
+
+impl From<ChangeWith<Missing>> for DependencyConflict {
+    fn from(wire: ChangeWith<Missing>) -> Self {
+        let (change, Missing { missing }) = wire.split();
+        DependencyConflict { change, missing }
+    }
+}
+
+#[derive(Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+struct Refusal {
+    reason: FailureReason,
+    message: String,
+}
+
+impl From<ChangeWith<Refusal>> for FailedChange {
+    fn from(wire: ChangeWith<Refusal>) -> Self {
+        let (change, Refusal { reason, message }) = wire.split();
+        FailedChange {
+            change,
+            reason,
+            message,
+        }
+    }
 }
 
 /// `POST /sync/push` body.
@@ -61,6 +147,7 @@ pub struct EntityRef {
 /// A change that waits for a missing parent.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(from = "ChangeWith<Missing>")]
 pub struct DependencyConflict {
     /// The change as sent.
     #[serde(flatten)]
@@ -88,6 +175,7 @@ pub enum FailureReason {
 /// A change the server refused for good.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(from = "ChangeWith<Refusal>")]
 pub struct FailedChange {
     /// The change as sent.
     #[serde(flatten)]

@@ -38,7 +38,7 @@ fn a_push_request_reads_the_protocol_example() {
             "data": {"id": "0d9a0000-0000-4000-8000-000000000001"}
         }]
     });
-    let request: SyncPushRequest = serde_json::from_value(body.clone()).unwrap();
+    let request: SyncPushRequest = serde_json::from_str(&body.to_string()).unwrap();
     assert_eq!(request.changes[0].operation, Operation::Update);
     assert_eq!(
         request.changes[0].timestamp.to_string(),
@@ -49,14 +49,17 @@ fn a_push_request_reads_the_protocol_example() {
 
 #[test]
 fn a_bad_envelope_names_the_field() {
-    let error = serde_json::from_value::<EntityChange>(json!({
-        "change_id": "5f1e0000-0000-4000-8000-000000000001",
-        "entity_type": "Voter",
-        "entity_id": "0d9a0000-0000-4000-8000-000000000001",
-        "operation": "DELETE",
-        "timestamp": "2026-05-15T09:12:44.120031Z",
-        "data": {}
-    }))
+    let error = serde_json::from_str::<EntityChange>(
+        &json!({
+            "change_id": "5f1e0000-0000-4000-8000-000000000001",
+            "entity_type": "Voter",
+            "entity_id": "0d9a0000-0000-4000-8000-000000000001",
+            "operation": "DELETE",
+            "timestamp": "2026-05-15T09:12:44.120031Z",
+            "data": {}
+        })
+        .to_string(),
+    )
     .unwrap_err();
     assert!(error.to_string().contains("DELETE"), "{error}");
 }
@@ -69,7 +72,7 @@ fn bucket_entries_are_the_change_with_extra_keys() {
         entity_id: Uuid::nil(),
         operation: Operation::Insert,
         timestamp: Timestamp::from_unix_micros(0),
-        data: json!({}),
+        data: serde_json::value::to_raw_value(&json!({"id": "x", "n": 1})).unwrap(),
     };
     let response = SyncPushResponse {
         processed_count: 0,
@@ -96,6 +99,7 @@ fn bucket_entries_are_the_change_with_extra_keys() {
     );
     assert_eq!(json["failed_changes"][0]["reason"], "clock_skew");
     assert_eq!(json["server_timestamp"], "1970-01-01T00:00:00.000000Z");
-    let back: SyncPushResponse = serde_json::from_value(json).unwrap();
+    assert_eq!(json["failed_changes"][0]["data"]["n"], 1);
+    let back: SyncPushResponse = serde_json::from_str(&json.to_string()).unwrap();
     assert_eq!(back, response);
 }

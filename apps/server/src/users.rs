@@ -66,7 +66,7 @@ pub async fn add_user(
             entity_id: user.id,
             operation: Operation::Insert,
             timestamp: now,
-            data: serde_json::to_value(&user).expect("a user serialises"),
+            data: serde_json::value::to_raw_value(&user).expect("a user serialises"),
         }],
     };
     let context = PushContext {

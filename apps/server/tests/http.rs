@@ -128,7 +128,7 @@ async fn status_codes_and_error_bodies(database: TestDatabase) {
     let many: Vec<_> = (0..10_001)
         .map(|_| {
             let mut change = update(&w.pen_a);
-            change.data = json!({});
+            change.data = serde_json::value::to_raw_value(&json!({})).unwrap();
             change
         })
         .collect();
@@ -145,7 +145,9 @@ async fn status_codes_and_error_bodies(database: TestDatabase) {
     let padding = "x".repeat(9 * 1024 * 1024);
     let mut oversized = update(&voter(&w.pen_a, "big", "big"));
     let oversized_id = oversized.entity_id;
-    oversized.data["father_name"] = json!(padding);
+    let mut data = oversized.data_value();
+    data["father_name"] = json!(padding);
+    oversized.data = serde_json::value::to_raw_value(&data).unwrap();
     let response = client
         .push_raw(&json!({"client_id": "x", "changes": [oversized]}))
         .await;
@@ -400,7 +402,7 @@ async fn pen_scoping_of_push_and_pull(database: TestDatabase) {
         .rev()
         .find(|c| c.entity_id == mine.id)
         .unwrap();
-    assert!(last.data["deleted_at"].is_string());
+    assert!(last.data_value()["deleted_at"].is_string());
     w.server.stop().await;
 }
 

@@ -223,7 +223,7 @@ async fn two_server_processes_share_one_postgres_database() {
         let (changes, _) = api.pull_all(None, 97).await;
         let mut state: HashMap<Uuid, serde_json::Value> = HashMap::new();
         for change in changes {
-            state.insert(change.entity_id, change.data);
+            state.insert(change.entity_id, change.data_value());
         }
         assert!(
             written.iter().all(|id| state.contains_key(id)),

@@ -252,9 +252,10 @@ impl SyncEngine {
                 entity_id: entry.entity_id,
                 operation: entry.operation,
                 timestamp: record.updated_at(),
-                data: record.to_json(),
+                data: serde_json::value::RawValue::from_string(record.to_json_string())
+                    .expect("a record's JSON text is valid JSON"),
             };
-            let bytes = record.to_json_string().len() as u64 + 200;
+            let bytes = change.data.get().len() as u64 + 200;
             if !current.is_empty()
                 && (size + bytes > limit || current.len() == MAX_CHANGES_PER_PUSH)
             {

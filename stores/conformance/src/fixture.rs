@@ -149,7 +149,7 @@ pub fn change<T: Syncable>(record: &T, operation: Operation) -> EntityChange {
         entity_id: record.meta().id,
         operation,
         timestamp: record.meta().updated_at,
-        data: serde_json::to_value(record).expect("entities serialise"),
+        data: serde_json::value::to_raw_value(record).expect("entities serialise"),
     }
 }
 

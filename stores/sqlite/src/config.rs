@@ -19,7 +19,14 @@ pub const REPLICA_CACHE_MIB: u32 = 8;
 /// A SQLite database used as a jcselect-sync store.
 #[derive(Clone)]
 pub struct SqliteStore {
+    /// Readers.
     pub(crate) pool: SqlitePool,
+    /// The one connection every write transaction runs on. SQLite writes
+    /// one at a time anyway; on one connection its page cache stays warm,
+    /// where a pool handing out connections in turn would find each one's
+    /// cache stale (another connection wrote since) and read the B-trees
+    /// back from the OS.
+    pub(crate) writer: SqlitePool,
     /// The entities given to `migrate`, parents first.
     pub(crate) entities: Arc<RwLock<Vec<&'static EntityDecl>>>,
 }
@@ -62,17 +69,24 @@ impl SqliteStore {
             .busy_timeout(Duration::from_secs(30))
             .pragma("cache_size", format!("-{}", u64::from(cache_mib) * 1024))
             .foreign_keys(false);
+        let cannot_open = |error: sqlx::Error| StoreError::Config {
+            store: "sqlite",
+            message: format!("cannot open {path:?}: {error}"),
+        };
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options.clone())
+            .await
+            .map_err(cannot_open)?;
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
             .connect_with(options)
             .await
-            .map_err(|error| StoreError::Config {
-                store: "sqlite",
-                message: format!("cannot open {path:?}: {error}"),
-            })?;
+            .map_err(cannot_open)?;
         tracing::info!(path, "sqlite store open");
         Ok(SqliteStore {
             pool,
+            writer,
             entities: Arc::default(),
         })
     }
@@ -80,6 +94,7 @@ impl SqliteStore {
     /// Closes every connection (waits for those in use).
     pub async fn close(&self) {
         self.pool.close().await;
+        self.writer.close().await;
     }
 
     pub(crate) fn entity(&self, name: &str) -> Result<&'static EntityDecl, StoreError> {

@@ -21,7 +21,7 @@ impl SqliteStore {
         entities: &[&'static EntityDecl],
     ) -> Result<(), StoreError> {
         let mut tx = self
-            .pool
+            .writer
             .begin_with("BEGIN IMMEDIATE")
             .await
             .map_err(backend)?;

@@ -139,7 +139,7 @@ impl ServerStore for SqliteStore {
             .bind(login.user_id.to_string())
             .bind(login.password_hash.clone())
             .bind(pens_text(&login.pens))
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await
             .map_err(backend)?;
         Ok(())

@@ -67,7 +67,7 @@ impl SqliteTx {
 /// statement, so that concurrent writers queue instead of failing midway.
 pub(crate) async fn begin_immediate(store: &SqliteStore) -> Result<SqliteTx, StoreError> {
     let tx = store
-        .pool
+        .writer
         .begin_with("BEGIN IMMEDIATE")
         .await
         .map_err(backend)?;
