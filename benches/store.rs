@@ -8,6 +8,7 @@
 
 use std::sync::Arc;
 
+use jcselect_benches::raw::RawRates;
 use jcselect_benches::{rate, report, timed};
 use jcselect_entities::{SyncAudit, Voter};
 use jcselect_store_conformance::fixture::{update, voter, World};
@@ -102,19 +103,8 @@ async fn bench_sqlite(n: usize) {
         .await
         .unwrap();
     let (push, pull, rows) = measure(Arc::new(store), n).await;
-    let (raw_write, raw_read) = jcselect_benches::raw::sqlite(&url, &rows).await;
-    report(
-        "sqlite",
-        &format!("push apply ({n} voters, {BATCH}/batch)"),
-        push,
-        raw_write,
-    );
-    report(
-        "sqlite",
-        &format!("pull read ({n} changes, {BATCH}/page)"),
-        pull,
-        raw_read,
-    );
+    let raw = jcselect_benches::raw::sqlite(&url, &rows).await;
+    report_all("sqlite", n, push, pull, raw);
     std::fs::remove_dir_all(dir).unwrap();
 }
 
@@ -124,23 +114,30 @@ async fn bench_postgres(url: &str, n: usize) {
         .await
         .unwrap();
     let (push, pull, rows) = measure(Arc::new(store), n).await;
-    let (raw_write, raw_read) = jcselect_benches::raw::postgres(url, &schema, &rows).await;
+    let raw = jcselect_benches::raw::postgres(url, &schema, &rows).await;
     let pool = sqlx::PgPool::connect(url).await.unwrap();
     sqlx::query(&format!("DROP SCHEMA {schema} CASCADE"))
         .execute(&pool)
         .await
         .unwrap();
+    report_all("postgres", n, push, pull, raw);
+}
+
+/// The three lines of one database: push against both raw rates, pull.
+fn report_all(database: &str, n: usize, push: f64, pull: f64, raw: RawRates) {
+    let what = format!("push apply ({n} voters, {BATCH}/batch)");
+    report(database, &format!("{what} vs upsert"), push, raw.upsert);
     report(
-        "postgres",
-        &format!("push apply ({n} voters, {BATCH}/batch)"),
+        database,
+        &format!("{what} vs same rows"),
         push,
-        raw_write,
+        raw.upsert_and_log,
     );
     report(
-        "postgres",
+        database,
         &format!("pull read ({n} changes, {BATCH}/page)"),
         pull,
-        raw_read,
+        raw.read,
     );
 }
 

@@ -113,7 +113,7 @@ impl jcselect_sync::audit::AuditTrail for SyncAudit {
             }
         };
         let row = AuditLog {
-            id: Uuid::new_v4(),
+            id: Uuid::now_v7(),
             created_at: at,
             updated_at: at,
             deleted_at: None,

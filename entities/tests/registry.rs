@@ -164,3 +164,68 @@ fn a_role_outside_admin_and_operator_is_refused() {
         .unwrap_err();
     assert!(error.to_string().contains("root"), "{error}");
 }
+
+#[test]
+fn json_text_is_read_in_one_pass_whatever_the_key_order() {
+    let data = voter_json();
+    let mut pairs: Vec<(String, serde_json::Value)> = data
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(key, value)| (key.clone(), value.clone()))
+        .collect();
+    pairs.reverse();
+    let reversed = format!(
+        "{{{}, \"not_a_field\": [1, {{\"x\": null}}]}}",
+        pairs
+            .iter()
+            .map(|(key, value)| format!("{key:?}: {value}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let record = registry().unwrap().decode("Voter", &reversed).unwrap();
+    assert_eq!(record.to_json(), data, "undeclared keys are ignored");
+}
+
+#[test]
+fn text_that_is_not_one_json_object_is_refused_with_its_reason() {
+    let data = voter_json().to_string();
+    for (text, expected) in [
+        (format!("{data} trailing"), "not JSON"),
+        (data[..data.len() - 1].to_owned(), "not JSON"),
+        ("[1, 2]".to_owned(), "an array"),
+        ("\"voter\"".to_owned(), "string"),
+        ("null".to_owned(), "null"),
+    ] {
+        let error = registry().unwrap().decode("Voter", &text).unwrap_err();
+        assert!(error.to_string().contains(expected), "{text}: {error}");
+    }
+    let mut nested = voter_json();
+    nested["full_name"] = json!({"first": "Ali"});
+    let error = registry()
+        .unwrap()
+        .decode("Voter", &nested.to_string())
+        .unwrap_err();
+    assert!(
+        matches!(error, Error::WrongType { field: "full_name", ref found, .. } if found == "an object"),
+        "{error}"
+    );
+}
+
+#[test]
+fn the_first_bad_field_in_declaration_order_is_the_one_named() {
+    let mut data = voter_json();
+    data["has_voted"] = json!(1);
+    data.as_object_mut().unwrap().remove("pen_id");
+    let error = registry()
+        .unwrap()
+        .decode("Voter", &data.to_string())
+        .unwrap_err();
+    assert_eq!(
+        error,
+        Error::MissingField {
+            entity: "Voter",
+            field: "pen_id"
+        }
+    );
+}

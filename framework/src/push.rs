@@ -275,7 +275,7 @@ fn sort_change(
             writes.audit_duplicates(context, principal, known, &merged);
             // Re-log the winner so the loser's replica pulls it even when
             // its cursor is past the winner's first position.
-            writes.record(known, merged.record, Uuid::new_v4(), Operation::Update);
+            writes.record(known, merged.record, Uuid::now_v7(), Operation::Update);
             Bucket::Conflict
         }
     }
@@ -382,7 +382,7 @@ impl Writes {
             .audit
             .record(event, Some(principal.user_id), scope, self.received_at);
         let mut scratch = RecordIndex::default();
-        self.record(&mut scratch, row, Uuid::new_v4(), Operation::Insert);
+        self.record(&mut scratch, row, Uuid::now_v7(), Operation::Insert);
     }
 
     fn audit_duplicates(

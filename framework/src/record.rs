@@ -10,6 +10,9 @@ use crate::error::Error;
 use crate::timestamp::Timestamp;
 
 mod decode;
+mod typed;
+
+pub(crate) use typed::RecordDeserializer;
 
 fn syntax_error(entity: &'static EntityDecl, error: &serde_json::Error) -> Error {
     Error::Invalid {

@@ -72,9 +72,11 @@ pub trait Syncable: Serialize + DeserializeOwned + Send + Sync + 'static {
                 ),
             });
         }
-        serde_json::from_value(record.to_json()).map_err(|error| Error::Invalid {
-            entity: Self::DECL.name,
-            message: error.to_string(),
+        Self::deserialize(crate::record::RecordDeserializer { record }).map_err(|error| {
+            Error::Invalid {
+                entity: Self::DECL.name,
+                message: error.to_string(),
+            }
         })
     }
 }

@@ -145,7 +145,7 @@ impl Dao {
         voter.deleted_by = Some(actor.user_id);
         voter.updated_at = stamp;
         let audit = AuditLog {
-            id: Uuid::new_v4(),
+            id: Uuid::now_v7(),
             created_at: stamp,
             updated_at: stamp,
             deleted_at: None,

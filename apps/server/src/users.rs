@@ -45,7 +45,7 @@ pub async fn add_user(
     }
     let now = Timestamp::now();
     let user = User {
-        id: Uuid::new_v4(),
+        id: Uuid::now_v7(),
         created_at: now,
         updated_at: now,
         deleted_at: None,
@@ -61,7 +61,7 @@ pub async fn add_user(
     let request = SyncPushRequest {
         client_id: "jcselect-server user add".into(),
         changes: vec![EntityChange {
-            change_id: Uuid::new_v4(),
+            change_id: Uuid::now_v7(),
             entity_type: User::DECL.name.into(),
             entity_id: user.id,
             operation: Operation::Insert,

@@ -144,7 +144,7 @@ pub fn audit_row(operator: &User, pen: Option<&Pen>, action: &str) -> AuditLog {
 /// The change carrying `record`'s whole state.
 pub fn change<T: Syncable>(record: &T, operation: Operation) -> EntityChange {
     EntityChange {
-        change_id: Uuid::new_v4(),
+        change_id: Uuid::now_v7(),
         entity_type: T::DECL.name.to_owned(),
         entity_id: record.meta().id,
         operation,

@@ -236,7 +236,7 @@ impl ClientTransaction for SqliteTx {
         id: Uuid,
         operation: Operation,
     ) -> Result<Uuid, StoreError> {
-        let change_id = Uuid::new_v4();
+        let change_id = Uuid::now_v7();
         sqlx::query(
             "INSERT INTO sync_outbox (entity_type, entity_id, change_id, operation, queued_seq, state, attempts) \
              VALUES (?1, ?2, ?3, ?4, (SELECT COALESCE(MAX(queued_seq), 0) + 1 FROM sync_outbox), 'pending', 0) \

