@@ -21,6 +21,10 @@ use crate::wire::{
 /// Default `max_clock_skew`: five minutes.
 pub const DEFAULT_MAX_CLOCK_SKEW_MICROS: i64 = 300 * 1_000_000;
 
+/// Changes handled between two yields of the CPU-bound steps that run
+/// beside the store's statements.
+const YIELD_EVERY: usize = 128;
+
 /// What a push needs besides the store and the request.
 pub struct PushContext<'a> {
     /// The entities.
@@ -60,33 +64,43 @@ pub async fn apply_push(
         // nothing to sort: answer with the clock, without taking the lock
         return Ok(response(request, Vec::new(), now));
     }
-    let mut buckets: Vec<Option<Bucket>> = vec![None; request.changes.len()];
-    let mut candidates = Vec::new();
-    for (index, change) in request.changes.iter().enumerate() {
-        match check_change(context, change, now) {
-            Ok(record) => candidates.push(Candidate {
-                index,
-                rank: context
-                    .registry
-                    .rank(&change.entity_type)
-                    .unwrap_or(usize::MAX),
-                record,
-            }),
-            Err(failed) => buckets[index] = Some(failed),
+    // The store opens the transaction and looks the change ids up while
+    // this task decodes the records: the two run on different threads.
+    let change_ids: Vec<Uuid> = request.changes.iter().map(|c| c.change_id).collect();
+    let open = async {
+        let mut tx = store.begin_push().await?;
+        let seen = tx.seen_changes(&change_ids).await?;
+        Ok::<_, StoreError>((tx, seen))
+    };
+    let decode = async {
+        let mut buckets: Vec<Option<Bucket>> = vec![None; request.changes.len()];
+        let mut candidates = Vec::new();
+        for (index, change) in request.changes.iter().enumerate() {
+            if index % YIELD_EVERY == YIELD_EVERY - 1 {
+                // lets the store's next statement go out
+                tokio::task::yield_now().await;
+            }
+            match check_change(context, change, now) {
+                Ok(record) => candidates.push(Candidate {
+                    index,
+                    rank: context
+                        .registry
+                        .rank(&change.entity_type)
+                        .unwrap_or(usize::MAX),
+                    record,
+                }),
+                Err(failed) => buckets[index] = Some(failed),
+            }
         }
-    }
-
-    let mut tx = store.begin_push().await?;
+        (buckets, candidates)
+    };
+    let (opened, (mut buckets, mut candidates)) = tokio::join!(open, decode);
+    let (mut tx, seen) = opened?;
     let head = tx.head();
     let received_at = now.max(head.received_at.plus_micros(1));
 
     // Replays: a change id sorted before gets the same answer, and nothing
     // is done again. A change id repeated inside the request is sorted once.
-    let ids: Vec<Uuid> = candidates
-        .iter()
-        .map(|c| request.changes[c.index].change_id)
-        .collect();
-    let seen = tx.seen_changes(&ids).await?;
     let mut first_of_id: HashMap<Uuid, usize> = HashMap::new();
     let mut repeats = Vec::new();
     candidates.retain(|candidate| {
@@ -403,34 +417,50 @@ impl Writes {
     }
 
     async fn flush(
-        mut self,
+        self,
         context: &PushContext<'_>,
         tx: &mut Box<dyn PushTransaction>,
         head_seq: i64,
     ) -> Result<(), StoreError> {
-        for entity in context.registry.entities() {
-            if let Some((order, mut latest)) = self.records.remove(entity.name) {
-                let batch: Vec<Record> = order.iter().filter_map(|id| latest.remove(id)).collect();
-                tx.upsert_records(entity, &batch).await?;
+        let Writes {
+            received_at,
+            mut records,
+            log,
+        } = self;
+        let upserts = async {
+            for entity in context.registry.entities() {
+                if let Some((order, mut latest)) = records.remove(entity.name) {
+                    let batch: Vec<Record> =
+                        order.iter().filter_map(|id| latest.remove(id)).collect();
+                    tx.upsert_records(entity, &batch).await?;
+                }
             }
-        }
-        let entries: Vec<LogEntry> = self
-            .log
-            .iter()
-            .zip(head_seq + 1..)
-            .map(
-                |((change_id, operation, scope, record), receive_seq)| LogEntry {
+            Ok::<_, StoreError>(())
+        };
+        // the log rows' JSON is written while the store upserts
+        let entries = async {
+            let mut entries = Vec::with_capacity(log.len());
+            for ((change_id, operation, scope, record), receive_seq) in
+                log.iter().zip(head_seq + 1..)
+            {
+                if entries.len() % YIELD_EVERY == YIELD_EVERY - 1 {
+                    tokio::task::yield_now().await;
+                }
+                entries.push(LogEntry {
                     receive_seq,
-                    received_at: self.received_at,
+                    received_at,
                     change_id: *change_id,
                     entity_type: record.entity().name.to_owned(),
                     entity_id: record.id(),
                     operation: *operation,
                     scope: *scope,
                     data: record.to_json_string(),
-                },
-            )
-            .collect();
+                });
+            }
+            entries
+        };
+        let (upserted, entries) = tokio::join!(upserts, entries);
+        upserted?;
         if !entries.is_empty() {
             tx.append_log(&entries).await?;
         }

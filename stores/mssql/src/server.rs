@@ -61,7 +61,7 @@ async fn load(
 ) -> Result<Vec<Record>, StoreError> {
     let mut records = Vec::with_capacity(ids.len());
     for chunk in ids.chunks(DIALECT.max_parameters()) {
-        let mut query = Query::new(sql::select_records(DIALECT, entity, chunk.len()));
+        let mut query = Query::new(sql::select_records(DIALECT, entity, chunk.len()).to_string());
         for id in chunk {
             query.bind(*id);
         }
@@ -266,7 +266,7 @@ impl PushTransaction for MssqlPush {
     ) -> Result<HashMap<Uuid, SeenOutcome>, StoreError> {
         let mut seen = HashMap::new();
         for chunk in ids.chunks(DIALECT.max_parameters()) {
-            let mut query = Query::new(sql::select_seen(DIALECT, chunk.len()));
+            let mut query = Query::new(sql::select_seen(DIALECT, chunk.len()).to_string());
             for id in chunk {
                 query.bind(*id);
             }
@@ -286,7 +286,7 @@ impl PushTransaction for MssqlPush {
 
     async fn append_log(&mut self, entries: &[LogEntry]) -> Result<(), StoreError> {
         for chunk in entries.chunks(sql::log_rows_per_statement(DIALECT)) {
-            let mut query = Query::new(sql::insert_log(DIALECT, chunk.len()));
+            let mut query = Query::new(sql::insert_log(DIALECT, chunk.len()).to_string());
             for entry in chunk {
                 query.bind(entry.receive_seq);
                 query.bind(datetime(entry.received_at));
@@ -317,7 +317,7 @@ impl PushTransaction for MssqlPush {
 
     async fn remember_changes(&mut self, seen: &[(Uuid, SeenOutcome)]) -> Result<(), StoreError> {
         for chunk in seen.chunks(DIALECT.rows_per_statement(2)) {
-            let mut query = Query::new(sql::insert_seen(DIALECT, chunk.len()));
+            let mut query = Query::new(sql::insert_seen(DIALECT, chunk.len()).to_string());
             for (id, outcome) in chunk {
                 query.bind(*id);
                 query.bind(outcome.code());
@@ -350,7 +350,8 @@ impl RecordTransaction for MssqlPush {
         records: &[Record],
     ) -> Result<(), StoreError> {
         for chunk in records.chunks(record_rows_per_statement(entity)) {
-            let mut query = Query::new(sql::upsert_records(DIALECT, entity, chunk.len()));
+            let mut query =
+                Query::new(sql::upsert_records(DIALECT, entity, chunk.len()).to_string());
             for record in chunk {
                 for (value, field) in record.values().iter().zip(entity.all_fields()) {
                     bind(&mut query, value, field.ty);

@@ -42,9 +42,9 @@ pub fn all_statements(entities: &[&'static EntityDecl]) -> Vec<String> {
     ];
     all.extend(sql::create_support_tables(DIALECT));
     for rows in [1, 3] {
-        all.push(sql::select_seen(DIALECT, rows));
-        all.push(sql::insert_seen(DIALECT, rows));
-        all.push(sql::insert_log(DIALECT, rows));
+        all.push(sql::select_seen(DIALECT, rows).to_string());
+        all.push(sql::insert_seen(DIALECT, rows).to_string());
+        all.push(sql::insert_log(DIALECT, rows).to_string());
     }
     all.push(sql::log_position_from(DIALECT));
     for pens in [None, Some(0), Some(2)] {
@@ -59,8 +59,8 @@ pub fn all_statements(entities: &[&'static EntityDecl]) -> Vec<String> {
             all.push(sql::add_column(DIALECT, entity.table, field));
         }
         for rows in [1, 3] {
-            all.push(sql::select_records(DIALECT, entity, rows));
-            all.push(sql::upsert_records(DIALECT, entity, rows));
+            all.push(sql::select_records(DIALECT, entity, rows).to_string());
+            all.push(sql::upsert_records(DIALECT, entity, rows).to_string());
         }
     }
     all

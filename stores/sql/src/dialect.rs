@@ -3,7 +3,7 @@
 use jcselect_sync::{FieldDecl, FieldType};
 
 /// A SQL dialect.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Dialect {
     /// SQLite 3.35 or later.
     Sqlite,

@@ -1,9 +1,41 @@
 //! Set-based statements. Each builder documents the values it expects to
 //! be bound, in order.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
+
 use jcselect_sync::{EntityDecl, FieldType};
 
 use crate::dialect::Dialect;
+
+/// Most statement shapes kept: a client sending every batch size from 1 to
+/// 10,000 must not make the cache grow without bound.
+const MAX_SHAPES: usize = 128;
+
+/// What a statement was built for: dialect, kind, entity (by address),
+/// rows.
+type Shape = (Dialect, &'static str, usize, usize);
+
+/// The text of a statement of this shape, built once and shared after:
+/// pushes and pulls ask for the same few shapes over and over, and a
+/// thousand-row statement costs far more to build than to look up.
+fn shaped(shape: Shape, build: impl FnOnce() -> String) -> Arc<str> {
+    static SHAPES: OnceLock<Mutex<HashMap<Shape, Arc<str>>>> = OnceLock::new();
+    let shapes = SHAPES.get_or_init(Mutex::default);
+    if let Some(text) = shapes.lock().expect("statement cache lock").get(&shape) {
+        return text.clone();
+    }
+    let text: Arc<str> = build().into();
+    let mut shapes = shapes.lock().expect("statement cache lock");
+    if shapes.len() < MAX_SHAPES {
+        shapes.insert(shape, text.clone());
+    }
+    text
+}
+
+fn address(entity: &'static EntityDecl) -> usize {
+    std::ptr::from_ref(entity) as usize
+}
 
 /// Columns of `sync_log`, in the order [`insert_log`] binds and
 /// [`read_log`] returns them.
@@ -58,18 +90,26 @@ fn column_list(entity: &EntityDecl) -> String {
 
 /// `SELECT` every column of the records with these ids. Binds `ids` UUIDs;
 /// returns columns in [`EntityDecl::all_fields`] order.
-pub fn select_records(dialect: Dialect, entity: &EntityDecl, ids: usize) -> String {
-    format!(
-        "SELECT {} FROM {} WHERE id IN ({})",
-        column_list(entity),
-        entity.table,
-        placeholders(dialect, 1, ids)
-    )
+pub fn select_records(dialect: Dialect, entity: &'static EntityDecl, ids: usize) -> Arc<str> {
+    shaped((dialect, "select_records", address(entity), ids), || {
+        format!(
+            "SELECT {} FROM {} WHERE id IN ({})",
+            column_list(entity),
+            entity.table,
+            placeholders(dialect, 1, ids)
+        )
+    })
 }
 
 /// Inserts `rows` whole records, replacing those already there. Binds each
 /// row's values in [`EntityDecl::all_fields`] order, row after row.
-pub fn upsert_records(dialect: Dialect, entity: &EntityDecl, rows: usize) -> String {
+pub fn upsert_records(dialect: Dialect, entity: &'static EntityDecl, rows: usize) -> Arc<str> {
+    shaped((dialect, "upsert_records", address(entity), rows), || {
+        upsert_text(dialect, entity, rows)
+    })
+}
+
+fn upsert_text(dialect: Dialect, entity: &EntityDecl, rows: usize) -> String {
     let columns = column_list(entity);
     let updates = |prefix: &str| {
         entity
@@ -150,27 +190,33 @@ pub fn update_head(dialect: Dialect) -> String {
 
 /// Which of these change ids were sorted before. Binds `ids` UUIDs;
 /// returns `(change_id, outcome)`.
-pub fn select_seen(dialect: Dialect, ids: usize) -> String {
-    format!(
-        "SELECT change_id, outcome FROM sync_seen_changes WHERE change_id IN ({})",
-        placeholders(dialect, 1, ids)
-    )
+pub fn select_seen(dialect: Dialect, ids: usize) -> Arc<str> {
+    shaped((dialect, "select_seen", 0, ids), || {
+        format!(
+            "SELECT change_id, outcome FROM sync_seen_changes WHERE change_id IN ({})",
+            placeholders(dialect, 1, ids)
+        )
+    })
 }
 
 /// Remembers sorted change ids. Binds `(change_id, outcome)` per row.
-pub fn insert_seen(dialect: Dialect, rows: usize) -> String {
-    format!(
-        "INSERT INTO sync_seen_changes (change_id, outcome) VALUES {}",
-        value_rows(dialect, rows, 2)
-    )
+pub fn insert_seen(dialect: Dialect, rows: usize) -> Arc<str> {
+    shaped((dialect, "insert_seen", 0, rows), || {
+        format!(
+            "INSERT INTO sync_seen_changes (change_id, outcome) VALUES {}",
+            value_rows(dialect, rows, 2)
+        )
+    })
 }
 
 /// Appends log rows. Binds [`LOG_COLUMNS`] per row.
-pub fn insert_log(dialect: Dialect, rows: usize) -> String {
-    format!(
-        "INSERT INTO sync_log ({LOG_COLUMNS}) VALUES {}",
-        value_rows(dialect, rows, LOG_COLUMN_COUNT)
-    )
+pub fn insert_log(dialect: Dialect, rows: usize) -> Arc<str> {
+    shaped((dialect, "insert_log", 0, rows), || {
+        format!(
+            "INSERT INTO sync_log ({LOG_COLUMNS}) VALUES {}",
+            value_rows(dialect, rows, LOG_COLUMN_COUNT)
+        )
+    })
 }
 
 /// Rows per [`insert_log`] statement.
