@@ -38,24 +38,6 @@ pub(crate) fn corrupt(table: &'static str, message: String) -> StoreError {
     }
 }
 
-/// Binds one value with its native type (JSON as text, cast by the
-/// statement).
-pub(crate) fn bind<'q>(query: PgQuery<'q>, value: &FieldValue, ty: FieldType) -> PgQuery<'q> {
-    match (value, ty) {
-        (FieldValue::Null, FieldType::Uuid) => query.bind(None::<Uuid>),
-        (FieldValue::Null, FieldType::Int) => query.bind(None::<i64>),
-        (FieldValue::Null, FieldType::Bool) => query.bind(None::<bool>),
-        (FieldValue::Null, FieldType::Timestamp) => query.bind(None::<DateTime<Utc>>),
-        (FieldValue::Null, _) => query.bind(None::<String>),
-        (FieldValue::Uuid(id), _) => query.bind(*id),
-        (FieldValue::Text(text), _) => query.bind(text.clone()),
-        (FieldValue::Int(number), _) => query.bind(*number),
-        (FieldValue::Bool(flag), _) => query.bind(*flag),
-        (FieldValue::Timestamp(ts), _) => query.bind(ts.to_datetime()),
-        (FieldValue::Json(json), _) => query.bind(json.to_string()),
-    }
-}
-
 /// A stored time stamp (PostgreSQL keeps microseconds, as we do).
 pub(crate) fn timestamp(
     table: &'static str,
@@ -103,4 +85,62 @@ pub(crate) fn decode_record(
         values.push(value.unwrap_or(FieldValue::Null));
     }
     Ok(Record::from_values(entity, values)?)
+}
+
+/// One column of a batch of records, as the array PostgreSQL unnests.
+pub(crate) enum ColumnArray {
+    Uuid(Vec<Option<Uuid>>),
+    Text(Vec<Option<String>>),
+    Int(Vec<Option<i64>>),
+    Bool(Vec<Option<bool>>),
+    Time(Vec<Option<DateTime<Utc>>>),
+}
+
+/// The columns of `records`, in [`EntityDecl::all_fields`] order, typed as
+/// `jcselect_store_sql::postgres::array_type` says (JSON as text).
+pub(crate) fn column_arrays(entity: &EntityDecl, records: &[Record]) -> Vec<ColumnArray> {
+    entity
+        .all_fields()
+        .enumerate()
+        .map(|(index, field)| {
+            let column = records.iter().map(|record| &record.values()[index]);
+            match field.ty {
+                FieldType::Uuid => ColumnArray::Uuid(column.map(FieldValue::as_uuid).collect()),
+                FieldType::Text | FieldType::Json => ColumnArray::Text(
+                    column
+                        .map(|value| match value {
+                            FieldValue::Text(text) => Some(text.clone()),
+                            FieldValue::Json(json) => Some(json.to_string()),
+                            _ => None,
+                        })
+                        .collect(),
+                ),
+                FieldType::Int => ColumnArray::Int(
+                    column
+                        .map(|value| match value {
+                            FieldValue::Int(number) => Some(*number),
+                            _ => None,
+                        })
+                        .collect(),
+                ),
+                FieldType::Bool => ColumnArray::Bool(column.map(FieldValue::as_bool).collect()),
+                FieldType::Timestamp => ColumnArray::Time(
+                    column
+                        .map(|value| value.as_timestamp().map(Timestamp::to_datetime))
+                        .collect(),
+                ),
+            }
+        })
+        .collect()
+}
+
+/// Binds one column array.
+pub(crate) fn bind_array<'q>(query: PgQuery<'q>, column: ColumnArray) -> PgQuery<'q> {
+    match column {
+        ColumnArray::Uuid(values) => query.bind(values),
+        ColumnArray::Text(values) => query.bind(values),
+        ColumnArray::Int(values) => query.bind(values),
+        ColumnArray::Bool(values) => query.bind(values),
+        ColumnArray::Time(values) => query.bind(values),
+    }
 }

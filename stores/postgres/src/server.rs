@@ -16,7 +16,7 @@ use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, Postgres, Row, Transaction};
 use uuid::Uuid;
 
-use crate::codec::{backend, bind, corrupt, decode_record, timestamp, PgQuery};
+use crate::codec::{backend, bind_array, column_arrays, corrupt, decode_record, timestamp, PgQuery};
 use crate::config::PgStore;
 
 const DIALECT: Dialect = Dialect::Postgres;
@@ -43,18 +43,15 @@ async fn load(
     entity: &'static EntityDecl,
     ids: &[Uuid],
 ) -> Result<Vec<Record>, StoreError> {
-    let mut records = Vec::with_capacity(ids.len());
-    for chunk in ids.chunks(DIALECT.max_parameters()) {
-        let text = sql::select_records(DIALECT, entity, chunk.len());
-        let mut query = sqlx::query(&text);
-        for id in chunk {
-            query = query.bind(*id);
-        }
-        for row in query.fetch_all(&mut *conn).await.map_err(backend)? {
-            records.push(decode_record(entity, &row)?);
-        }
-    }
-    Ok(records)
+    let text = sql::postgres::select_records(entity);
+    sqlx::query(&text)
+        .bind(ids)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(backend)?
+        .iter()
+        .map(|row| decode_record(entity, row))
+        .collect()
 }
 
 fn bind_log_filter<'q>(mut query: PgQuery<'q>, log: &LogQuery) -> PgQuery<'q> {
@@ -206,40 +203,47 @@ impl PushTransaction for PgPush {
         ids: &[Uuid],
     ) -> Result<HashMap<Uuid, SeenOutcome>, StoreError> {
         let mut seen = HashMap::new();
-        for chunk in ids.chunks(DIALECT.max_parameters()) {
-            let text = sql::select_seen(DIALECT, chunk.len());
-            let mut query = sqlx::query(&text);
-            for id in chunk {
-                query = query.bind(*id);
-            }
-            for row in query.fetch_all(&mut *self.tx).await.map_err(backend)? {
-                let outcome = SeenOutcome::from_code(i64::from(row.get::<i16, _>(1)))
-                    .ok_or_else(|| corrupt("sync_seen_changes", "unknown outcome".into()))?;
-                seen.insert(row.get::<Uuid, _>(0), outcome);
-            }
+        let rows = sqlx::query(sql::postgres::select_seen())
+            .bind(ids)
+            .fetch_all(&mut *self.tx)
+            .await
+            .map_err(backend)?;
+        for row in rows {
+            let outcome = SeenOutcome::from_code(i64::from(row.get::<i16, _>(1)))
+                .ok_or_else(|| corrupt("sync_seen_changes", "unknown outcome".into()))?;
+            seen.insert(row.get::<Uuid, _>(0), outcome);
         }
         Ok(seen)
     }
 
     async fn append_log(&mut self, entries: &[LogEntry]) -> Result<(), StoreError> {
-        for chunk in entries.chunks(sql::log_rows_per_statement(DIALECT)) {
-            let text = sql::insert_log(DIALECT, chunk.len());
-            let mut query = sqlx::query(&text);
-            for entry in chunk {
-                query = query
-                    .bind(entry.receive_seq)
-                    .bind(entry.received_at.to_datetime())
-                    .bind(entry.change_id)
-                    .bind(entry.entity_type.clone())
-                    .bind(entry.entity_id)
-                    .bind(match entry.operation {
-                        Operation::Insert => "INSERT",
-                        Operation::Update => "UPDATE",
-                    })
-                    .bind(entry.scope)
-                    .bind(entry.data.clone());
-            }
-            query.execute(&mut *self.tx).await.map_err(backend)?;
+        if !entries.is_empty() {
+            let column = |value: fn(&LogEntry) -> _| entries.iter().map(value).collect::<Vec<_>>();
+            sqlx::query(&sql::postgres::insert_log())
+                .bind(entries.iter().map(|e| e.receive_seq).collect::<Vec<i64>>())
+                .bind(
+                    entries
+                        .iter()
+                        .map(|e| e.received_at.to_datetime())
+                        .collect::<Vec<_>>(),
+                )
+                .bind(entries.iter().map(|e| e.change_id).collect::<Vec<Uuid>>())
+                .bind(column(|e| e.entity_type.clone()))
+                .bind(entries.iter().map(|e| e.entity_id).collect::<Vec<Uuid>>())
+                .bind(
+                    entries
+                        .iter()
+                        .map(|e| match e.operation {
+                            Operation::Insert => "INSERT",
+                            Operation::Update => "UPDATE",
+                        })
+                        .collect::<Vec<&str>>(),
+                )
+                .bind(entries.iter().map(|e| e.scope).collect::<Vec<Option<Uuid>>>())
+                .bind(column(|e| e.data.clone()))
+                .execute(&mut *self.tx)
+                .await
+                .map_err(backend)?;
         }
         if let Some(last) = entries.last() {
             sqlx::query(&sql::update_head(DIALECT))
@@ -257,14 +261,19 @@ impl PushTransaction for PgPush {
     }
 
     async fn remember_changes(&mut self, seen: &[(Uuid, SeenOutcome)]) -> Result<(), StoreError> {
-        for chunk in seen.chunks(DIALECT.rows_per_statement(2)) {
-            let text = sql::insert_seen(DIALECT, chunk.len());
-            let mut query = sqlx::query(&text);
-            for (id, outcome) in chunk {
-                query = query.bind(*id).bind(outcome.code());
-            }
-            query.execute(&mut *self.tx).await.map_err(backend)?;
+        if seen.is_empty() {
+            return Ok(());
         }
+        let outcomes: Vec<i16> = seen
+            .iter()
+            .map(|(_, outcome)| i16::try_from(outcome.code()).expect("outcome codes are small"))
+            .collect();
+        sqlx::query(sql::postgres::insert_seen())
+            .bind(seen.iter().map(|(id, _)| *id).collect::<Vec<Uuid>>())
+            .bind(outcomes)
+            .execute(&mut *self.tx)
+            .await
+            .map_err(backend)?;
         Ok(())
     }
 
@@ -288,16 +297,15 @@ impl RecordTransaction for PgPush {
         entity: &'static EntityDecl,
         records: &[Record],
     ) -> Result<(), StoreError> {
-        for chunk in records.chunks(DIALECT.rows_per_statement(entity.field_count())) {
-            let text = sql::upsert_records(DIALECT, entity, chunk.len());
-            let mut query = sqlx::query(&text);
-            for record in chunk {
-                for (value, field) in record.values().iter().zip(entity.all_fields()) {
-                    query = bind(query, value, field.ty);
-                }
-            }
-            query.execute(&mut *self.tx).await.map_err(backend)?;
+        if records.is_empty() {
+            return Ok(());
         }
+        let text = sql::postgres::upsert_records(entity);
+        let mut query = sqlx::query(&text);
+        for column in column_arrays(entity, records) {
+            query = bind_array(query, column);
+        }
+        query.execute(&mut *self.tx).await.map_err(backend)?;
         Ok(())
     }
 }

@@ -330,3 +330,94 @@ pub fn table_columns(dialect: Dialect) -> String {
         }
     }
 }
+
+/// PostgreSQL's array statements: one parameter per column, whatever the
+/// number of rows, so one prepared statement serves every batch and the
+/// server plans a handful of parameters instead of thousands.
+pub mod postgres {
+    use std::sync::Arc;
+
+    use jcselect_sync::{EntityDecl, FieldType};
+
+    use super::{address, column_list, shaped, LOG_COLUMNS};
+    use crate::dialect::Dialect;
+
+    /// The array type a column's values are bound as (JSON travels as
+    /// text and is cast back).
+    pub fn array_type(ty: FieldType) -> &'static str {
+        match ty {
+            FieldType::Uuid => "uuid[]",
+            FieldType::Text | FieldType::Json => "text[]",
+            FieldType::Int => "bigint[]",
+            FieldType::Bool => "boolean[]",
+            FieldType::Timestamp => "timestamptz[]",
+        }
+    }
+
+    /// `SELECT` every column of the records whose id is in the bound
+    /// `uuid[]`; columns in [`EntityDecl::all_fields`] order.
+    pub fn select_records(entity: &'static EntityDecl) -> Arc<str> {
+        shaped((Dialect::Postgres, "pg_select_records", address(entity), 0), || {
+            format!(
+                "SELECT {} FROM {} WHERE id = ANY($1::uuid[])",
+                column_list(entity),
+                entity.table
+            )
+        })
+    }
+
+    /// Inserts or replaces whole records given as one array per column, in
+    /// [`EntityDecl::all_fields`] order, typed by [`array_type`].
+    pub fn upsert_records(entity: &'static EntityDecl) -> Arc<str> {
+        shaped((Dialect::Postgres, "pg_upsert_records", address(entity), 0), || {
+            let arrays: Vec<String> = entity
+                .all_fields()
+                .enumerate()
+                .map(|(index, field)| format!("${}::{}", index + 1, array_type(field.ty)))
+                .collect();
+            let selected: Vec<String> = entity
+                .all_fields()
+                .map(|field| match field.ty {
+                    FieldType::Json => format!("{0}::json", field.name),
+                    _ => field.name.to_owned(),
+                })
+                .collect();
+            let updates: Vec<String> = entity
+                .all_fields()
+                .filter(|field| field.name != "id")
+                .map(|field| format!("{0} = excluded.{0}", field.name))
+                .collect();
+            format!(
+                "INSERT INTO {table} ({columns}) SELECT {selected} FROM UNNEST({arrays}) AS u({columns}) \
+                 ON CONFLICT (id) DO UPDATE SET {updates}",
+                table = entity.table,
+                columns = column_list(entity),
+                selected = selected.join(", "),
+                arrays = arrays.join(", "),
+                updates = updates.join(", ")
+            )
+        })
+    }
+
+    /// Which of the bound `uuid[]` change ids were sorted before; returns
+    /// `(change_id, outcome)`.
+    pub fn select_seen() -> &'static str {
+        "SELECT change_id, outcome FROM sync_seen_changes WHERE change_id = ANY($1::uuid[])"
+    }
+
+    /// Remembers sorted change ids: binds `uuid[]` ids and `smallint[]`
+    /// outcomes.
+    pub fn insert_seen() -> &'static str {
+        "INSERT INTO sync_seen_changes (change_id, outcome) \
+         SELECT * FROM UNNEST($1::uuid[], $2::smallint[])"
+    }
+
+    /// Appends log rows: binds one array per column of
+    /// [`LOG_COLUMNS`](super::LOG_COLUMNS).
+    pub fn insert_log() -> String {
+        format!(
+            "INSERT INTO sync_log ({LOG_COLUMNS}) SELECT * FROM UNNEST($1::bigint[], \
+             $2::timestamptz[], $3::uuid[], $4::text[], $5::uuid[], $6::text[], $7::uuid[], $8::text[])"
+        )
+    }
+}
