@@ -16,7 +16,9 @@ use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, Postgres, Row, Transaction};
 use uuid::Uuid;
 
-use crate::codec::{backend, bind_array, column_arrays, corrupt, decode_record, timestamp, PgQuery};
+use crate::codec::{
+    backend, bind_array, column_arrays, corrupt, decode_record, timestamp, PgQuery,
+};
 use crate::config::PgStore;
 
 const DIALECT: Dialect = Dialect::Postgres;
@@ -239,7 +241,12 @@ impl PushTransaction for PgPush {
                         })
                         .collect::<Vec<&str>>(),
                 )
-                .bind(entries.iter().map(|e| e.scope).collect::<Vec<Option<Uuid>>>())
+                .bind(
+                    entries
+                        .iter()
+                        .map(|e| e.scope)
+                        .collect::<Vec<Option<Uuid>>>(),
+                )
                 .bind(column(|e| e.data.clone()))
                 .execute(&mut *self.tx)
                 .await
@@ -264,10 +271,7 @@ impl PushTransaction for PgPush {
         if seen.is_empty() {
             return Ok(());
         }
-        let outcomes: Vec<i16> = seen
-            .iter()
-            .map(|(_, outcome)| i16::try_from(outcome.code()).expect("outcome codes are small"))
-            .collect();
+        let outcomes: Vec<i16> = seen.iter().map(|(_, outcome)| outcome.code()).collect();
         sqlx::query(sql::postgres::insert_seen())
             .bind(seen.iter().map(|(id, _)| *id).collect::<Vec<Uuid>>())
             .bind(outcomes)

@@ -357,37 +357,42 @@ pub mod postgres {
     /// `SELECT` every column of the records whose id is in the bound
     /// `uuid[]`; columns in [`EntityDecl::all_fields`] order.
     pub fn select_records(entity: &'static EntityDecl) -> Arc<str> {
-        shaped((Dialect::Postgres, "pg_select_records", address(entity), 0), || {
-            format!(
-                "SELECT {} FROM {} WHERE id = ANY($1::uuid[])",
-                column_list(entity),
-                entity.table
-            )
-        })
+        shaped(
+            (Dialect::Postgres, "pg_select_records", address(entity), 0),
+            || {
+                format!(
+                    "SELECT {} FROM {} WHERE id = ANY($1::uuid[])",
+                    column_list(entity),
+                    entity.table
+                )
+            },
+        )
     }
 
     /// Inserts or replaces whole records given as one array per column, in
     /// [`EntityDecl::all_fields`] order, typed by [`array_type`].
     pub fn upsert_records(entity: &'static EntityDecl) -> Arc<str> {
-        shaped((Dialect::Postgres, "pg_upsert_records", address(entity), 0), || {
-            let arrays: Vec<String> = entity
-                .all_fields()
-                .enumerate()
-                .map(|(index, field)| format!("${}::{}", index + 1, array_type(field.ty)))
-                .collect();
-            let selected: Vec<String> = entity
-                .all_fields()
-                .map(|field| match field.ty {
-                    FieldType::Json => format!("{0}::json", field.name),
-                    _ => field.name.to_owned(),
-                })
-                .collect();
-            let updates: Vec<String> = entity
-                .all_fields()
-                .filter(|field| field.name != "id")
-                .map(|field| format!("{0} = excluded.{0}", field.name))
-                .collect();
-            format!(
+        shaped(
+            (Dialect::Postgres, "pg_upsert_records", address(entity), 0),
+            || {
+                let arrays: Vec<String> = entity
+                    .all_fields()
+                    .enumerate()
+                    .map(|(index, field)| format!("${}::{}", index + 1, array_type(field.ty)))
+                    .collect();
+                let selected: Vec<String> = entity
+                    .all_fields()
+                    .map(|field| match field.ty {
+                        FieldType::Json => format!("{0}::json", field.name),
+                        _ => field.name.to_owned(),
+                    })
+                    .collect();
+                let updates: Vec<String> = entity
+                    .all_fields()
+                    .filter(|field| field.name != "id")
+                    .map(|field| format!("{0} = excluded.{0}", field.name))
+                    .collect();
+                format!(
                 "INSERT INTO {table} ({columns}) SELECT {selected} FROM UNNEST({arrays}) AS u({columns}) \
                  ON CONFLICT (id) DO UPDATE SET {updates}",
                 table = entity.table,
@@ -396,7 +401,8 @@ pub mod postgres {
                 arrays = arrays.join(", "),
                 updates = updates.join(", ")
             )
-        })
+            },
+        )
     }
 
     /// Which of the bound `uuid[]` change ids were sorted before; returns
