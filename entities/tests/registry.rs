@@ -47,6 +47,14 @@ fn voter_json() -> serde_json::Value {
     serde_json::to_value(voter).unwrap()
 }
 
+/// What decoding `data` as a voter fails with.
+fn voter_error(data: &serde_json::Value) -> Error {
+    registry()
+        .unwrap()
+        .decode("Voter", &data.to_string())
+        .unwrap_err()
+}
+
 #[test]
 fn decodes_a_record_with_arabic_text_byte_for_byte() {
     let data = voter_json();
@@ -76,10 +84,7 @@ fn unknown_entity_type_is_named_with_the_known_ones() {
 fn a_missing_field_is_named() {
     let mut data = voter_json();
     data.as_object_mut().unwrap().remove("voter_number");
-    let error = registry()
-        .unwrap()
-        .decode("Voter", &data.to_string())
-        .unwrap_err();
+    let error = voter_error(&data);
     assert_eq!(
         error,
         Error::MissingField {
@@ -93,10 +98,7 @@ fn a_missing_field_is_named() {
 fn a_wrong_type_is_named() {
     let mut data = voter_json();
     data["has_voted"] = json!("yes");
-    let error = registry()
-        .unwrap()
-        .decode("Voter", &data.to_string())
-        .unwrap_err();
+    let error = voter_error(&data);
     assert!(
         matches!(
             error,
@@ -111,10 +113,7 @@ fn a_wrong_type_is_named() {
 
     data["has_voted"] = json!(false);
     data["updated_at"] = json!("15 May 2026");
-    let error = registry()
-        .unwrap()
-        .decode("Voter", &data.to_string())
-        .unwrap_err();
+    let error = voter_error(&data);
     assert!(error.to_string().contains("updated_at"), "{error}");
 }
 
@@ -217,10 +216,7 @@ fn the_first_bad_field_in_declaration_order_is_the_one_named() {
     let mut data = voter_json();
     data["has_voted"] = json!(1);
     data.as_object_mut().unwrap().remove("pen_id");
-    let error = registry()
-        .unwrap()
-        .decode("Voter", &data.to_string())
-        .unwrap_err();
+    let error = voter_error(&data);
     assert_eq!(
         error,
         Error::MissingField {
