@@ -457,6 +457,26 @@ async fn a_parked_change_shows_in_status_and_succeeds_after_requeue(via: Via) {
     assert_eq!((summary.pending, summary.retry, summary.parked), (0, 0, 0));
 }
 
+/// Saves one new voter on `operator` and syncs, giving the password for a
+/// new log-in should the engine need one.
+async fn save_and_sync_with_password(
+    operator: &Replica,
+    pen: &Pen,
+    number: &str,
+    name: &str,
+) -> SyncReport {
+    operator
+        .dao
+        .save(&[fixture::voter(pen, number, name)])
+        .await
+        .unwrap();
+    operator
+        .engine
+        .sync_once_with(Some(OPERATOR.1), &|_| {})
+        .await
+        .unwrap()
+}
+
 /// An expired or refused token is renewed by logging in again when the
 /// password is at hand; without it the cycle says to log in.
 async fn expired_and_refused_tokens_are_renewed(via: Via) {
@@ -480,16 +500,7 @@ async fn expired_and_refused_tokens_are_renewed(via: Via) {
         matches!(error, jcselect_sync::engine::SyncError::NeedLogin(_)),
         "{error}"
     );
-    operator
-        .dao
-        .save(&[fixture::voter(&pen, "1", "after re-login")])
-        .await
-        .unwrap();
-    let report = operator
-        .engine
-        .sync_once_with(Some(OPERATOR.1), &|_| {})
-        .await
-        .unwrap();
+    let report = save_and_sync_with_password(&operator, &pen, "1", "after re-login").await;
     assert_eq!(report.pushed, 1);
 
     // a token the server refuses (not expired by our clock)
@@ -504,16 +515,7 @@ async fn expired_and_refused_tokens_are_renewed(via: Via) {
         )
         .await
         .unwrap();
-    operator
-        .dao
-        .save(&[fixture::voter(&pen, "2", "refused token")])
-        .await
-        .unwrap();
-    let report = operator
-        .engine
-        .sync_once_with(Some(OPERATOR.1), &|_| {})
-        .await
-        .unwrap();
+    let report = save_and_sync_with_password(&operator, &pen, "2", "refused token").await;
     assert_eq!(report.pushed, 1);
 }
 
