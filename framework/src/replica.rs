@@ -78,6 +78,9 @@ impl RetryPolicy {
     }
 }
 
+/// How long a parked change rests before it is tried again by itself.
+pub const PARKED_REST_MICROS: i64 = crate::engine::PARKED_RETRY_SECONDS * 1_000_000;
+
 /// One change to an outbox entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum OutboxUpdate {
@@ -131,6 +134,7 @@ pub fn plan_settlement(
                 }
                 return OutboxUpdate::Update(OutboxEntry {
                     state: OutboxState::Parked,
+                    next_attempt_at: Some(now.plus_micros(PARKED_REST_MICROS)),
                     last_error,
                     ..entry.clone()
                 });
@@ -148,8 +152,11 @@ pub fn plan_settlement(
                         OutboxState::Retry
                     },
                     attempts,
-                    next_attempt_at: (!exhausted)
-                        .then(|| now.plus_micros(policy.delay_micros(attempts))),
+                    next_attempt_at: Some(now.plus_micros(if exhausted {
+                        PARKED_REST_MICROS
+                    } else {
+                        policy.delay_micros(attempts)
+                    })),
                     last_error: Some(format!("missing parent: {}", missing.join(", "))),
                     ..entry.clone()
                 });

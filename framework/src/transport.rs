@@ -31,6 +31,19 @@ pub struct ExchangeResponse {
     pub status: u16,
     /// The body (decompressed).
     pub body: Vec<u8>,
+    /// The `Retry-After` header in seconds, when the answer had one.
+    pub retry_after: Option<u64>,
+}
+
+impl ExchangeResponse {
+    /// An answer without a `Retry-After` header.
+    pub fn new(status: u16, body: Vec<u8>) -> Self {
+        ExchangeResponse {
+            status,
+            body,
+            retry_after: None,
+        }
+    }
 }
 
 /// Why an exchange did not get an answer.
@@ -46,25 +59,38 @@ pub trait Exchange: Send + Sync {
     async fn exchange(&self, request: ExchangeRequest) -> Result<ExchangeResponse, NetworkError>;
 }
 
-/// What can go wrong talking to the server.
+/// What can go wrong talking to the server. Only a jcselect server's own
+/// answer is ever read as a verdict; everything else is
+/// [`Transient`](TransportError::Transient) (PROTOCOL.md §5).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum TransportError {
-    /// No answer: the network or the server is down.
+    /// No answer: the network or the server is down, or the link timed out.
     #[error("no answer from the server: {0}")]
     Network(String),
+    /// An answer that says "not now": 408, 429, a 5xx, a redirect, or any
+    /// answer that is not a jcselect server's (a captive portal's page, a
+    /// proxy's 403 or 404, a truncated body). Nothing was applied that the
+    /// client needs to know of; try again later.
+    #[error("the server could not take the request now ({status}): {message}")]
+    Transient {
+        /// The status (0 when a success status came with a body that
+        /// could not be read).
+        status: u16,
+        /// What came back, shortened.
+        message: String,
+        /// Seconds the answer asked us to wait (`Retry-After`).
+        retry_after: Option<u64>,
+    },
     /// The token is missing, expired or refused (401): log in again.
     #[error("not authorised: {0}")]
     Unauthorized(String),
-    /// The server could not serve the request (5xx); nothing was applied.
-    #[error("server error {status}: {message}")]
-    Server {
-        /// The status.
-        status: u16,
-        /// Its message.
-        message: String,
-    },
-    /// The server refused the request as sent (4xx other than 401/409).
+    /// The request body was larger than the server (or a proxy) takes
+    /// (413): send fewer changes at a time.
+    #[error("request too large: {0}")]
+    TooLarge(String),
+    /// The jcselect server refused the request as a whole (a 4xx with its
+    /// own JSON error body): no change in it was judged, none is parked.
     #[error("refused ({status} {code}): {message}")]
     Refused {
         /// The status.
@@ -74,48 +100,109 @@ pub enum TransportError {
         /// What went wrong.
         message: String,
     },
-    /// An answer this client cannot read.
-    #[error("unreadable answer: {0}")]
-    Decode(String),
 }
 
 impl TransportError {
-    /// Whether trying again later may succeed (network, 5xx).
+    /// Whether trying again later may succeed without anything changing
+    /// here (no answer, or a transient one).
     pub fn is_retryable(&self) -> bool {
         matches!(
             self,
-            TransportError::Network(_) | TransportError::Server { .. }
+            TransportError::Network(_)
+                | TransportError::Transient { .. }
+                | TransportError::TooLarge(_)
         )
     }
-}
 
-fn decode<T: DeserializeOwned>(body: &[u8]) -> Result<T, TransportError> {
-    serde_json::from_slice(body).map_err(|error| TransportError::Decode(error.to_string()))
-}
-
-fn failure(response: &ExchangeResponse) -> TransportError {
-    let error: Option<ErrorBody> = serde_json::from_slice(&response.body).ok();
-    let (code, message) = error.map_or_else(
-        || {
-            (
-                String::new(),
-                String::from_utf8_lossy(&response.body)
-                    .chars()
-                    .take(200)
-                    .collect(),
-            )
-        },
-        |body| (body.error, body.message),
-    );
-    match response.status {
-        401 => TransportError::Unauthorized(message),
-        status @ 500..=599 => TransportError::Server { status, message },
-        status => TransportError::Refused {
-            status,
-            code,
-            message,
-        },
+    /// How long the answer asked the client to wait, in seconds.
+    pub fn retry_after(&self) -> Option<u64> {
+        match self {
+            TransportError::Transient { retry_after, .. } => *retry_after,
+            _ => None,
+        }
     }
+
+    /// Whether the link was too slow for the request (a time-out on either
+    /// side): the client sends less per request next time.
+    pub fn is_slow_link(&self) -> bool {
+        match self {
+            TransportError::Transient { status, .. } => *status == 408 || *status == 504,
+            TransportError::Network(message) => message.contains("timed out"),
+            _ => false,
+        }
+    }
+}
+
+/// A body is a jcselect server's own error only when it is a JSON object
+/// with a string `error` and a string `message`.
+fn jcselect_error(body: &[u8]) -> Option<ErrorBody> {
+    serde_json::from_slice::<ErrorBody>(body)
+        .ok()
+        .filter(|error| !error.error.is_empty())
+}
+
+/// The start of a body, for a person reading a log line.
+fn excerpt(body: &[u8]) -> String {
+    let text: String = String::from_utf8_lossy(body)
+        .chars()
+        .filter(|c| !c.is_control() || *c == ' ')
+        .take(120)
+        .collect();
+    if text.is_empty() {
+        "(empty body)".into()
+    } else {
+        text
+    }
+}
+
+/// What an answer that is not a success means. The one table of who may
+/// give a verdict (PROTOCOL.md §5):
+///
+/// | status | body | meaning |
+/// |---|---|---|
+/// | 401 | any | [`Unauthorized`](TransportError::Unauthorized): log in again, retry |
+/// | 413 | any | [`TooLarge`](TransportError::TooLarge): smaller batches |
+/// | 408, 429, 3xx, 5xx | any | [`Transient`](TransportError::Transient) (429 and 503 honour `Retry-After`) |
+/// | other 4xx | jcselect `{"error","message"}` | [`Refused`](TransportError::Refused): the request, not a change |
+/// | other 4xx | anything else (HTML, empty, truncated) | [`Transient`](TransportError::Transient): a middlebox answered |
+/// | anything else | any | [`Transient`](TransportError::Transient) |
+///
+/// A change is parked only on an entry of `failed_changes` or a dependency
+/// conflict past its retries, which only a readable push response holds.
+pub fn classify(response: &ExchangeResponse) -> TransportError {
+    let own = jcselect_error(&response.body);
+    let message = own
+        .as_ref()
+        .map_or_else(|| excerpt(&response.body), |body| body.message.clone());
+    let transient = |message: String| TransportError::Transient {
+        status: response.status,
+        message,
+        retry_after: response.retry_after,
+    };
+    match (response.status, own) {
+        (401, _) => TransportError::Unauthorized(message),
+        (413, _) => TransportError::TooLarge(message),
+        (408 | 429 | 300..=399 | 500..=599, _) => transient(message),
+        (status @ 400..=499, Some(body)) => TransportError::Refused {
+            status,
+            code: body.error,
+            message: body.message,
+        },
+        (400..=499, None) => transient(format!(
+            "not a jcselect answer (a proxy or captive portal?): {message}"
+        )),
+        _ => transient(format!("unexpected answer: {message}")),
+    }
+}
+
+/// A success answer's body; one that cannot be read (cut off on the way,
+/// or not from a jcselect server) is transient.
+fn decode<T: DeserializeOwned>(response: &ExchangeResponse) -> Result<T, TransportError> {
+    serde_json::from_slice(&response.body).map_err(|error| TransportError::Transient {
+        status: response.status,
+        message: format!("unreadable answer ({error}): {}", excerpt(&response.body)),
+        retry_after: None,
+    })
 }
 
 /// The protocol as a client sees it, on top of any [`Exchange`].
@@ -156,8 +243,8 @@ impl<E: Exchange + ?Sized> Transport for E {
             .await
             .map_err(|error| TransportError::Network(error.0))?;
         match response.status {
-            200 => decode(&response.body),
-            _ => Err(failure(&response)),
+            200 => decode(&response),
+            _ => Err(classify(&response)),
         }
     }
 
@@ -177,8 +264,8 @@ impl<E: Exchange + ?Sized> Transport for E {
             .await
             .map_err(|error| TransportError::Network(error.0))?;
         match response.status {
-            200 | 409 => decode(&response.body),
-            _ => Err(failure(&response)),
+            200 | 409 => decode(&response),
+            _ => Err(classify(&response)),
         }
     }
 
@@ -210,8 +297,8 @@ impl<E: Exchange + ?Sized> Transport for E {
             .await
             .map_err(|error| TransportError::Network(error.0))?;
         match response.status {
-            200 => decode(&response.body),
-            _ => Err(failure(&response)),
+            200 => decode(&response),
+            _ => Err(classify(&response)),
         }
     }
 }

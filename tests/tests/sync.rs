@@ -332,7 +332,7 @@ async fn the_server_down_backs_off_then_catches_up(via: Via) {
         tokio::spawn(async move {
             engine_replica
                 .engine
-                .run(None, async {
+                .run(None, &|_| {}, async {
                     let _ = stopped.await;
                 })
                 .await;

@@ -5,6 +5,7 @@
 //! `jcselect-client` binary drives ([`Replica`]).
 
 pub mod dao;
+pub mod exit;
 pub mod normalize;
 
 use std::sync::Arc;
@@ -33,12 +34,18 @@ impl Replica {
         transport: Arc<dyn Transport>,
         settings: SyncSettings,
     ) -> Result<Self, StoreError> {
+        let store = Self::open_store(database_url).await?;
+        Ok(Self::over(store, transport, settings))
+    }
+
+    /// Opens (creating and migrating) the SQLite replica at `database_url`.
+    pub async fn open_store(database_url: &str) -> Result<Arc<dyn ClientStore>, StoreError> {
         let registry = jcselect_entities::registry()?;
         let store: Arc<dyn ClientStore> =
             Arc::new(SqliteStore::open_with_cache(database_url, REPLICA_CACHE_MIB).await?);
         let entities: Vec<_> = registry.entities().collect();
         store.migrate(&entities).await?;
-        Ok(Self::over(store, transport, settings))
+        Ok(store)
     }
 
     /// Wires an already migrated store.

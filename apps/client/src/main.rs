@@ -6,21 +6,21 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::{Args, Parser, Subcommand};
-use jcselect_client::dao::DaoError;
+use jcselect_client::exit::{CliError, ExitStatus, EXIT_STATUS_HELP};
 use jcselect_client::Replica;
 use jcselect_entities::Voter;
-use jcselect_sync::engine::{PullProgress, SyncSettings};
-use jcselect_sync::store::OutboxState;
+use jcselect_sync::engine::{CycleOutcome, PullProgress, SyncReport, SyncSettings};
+use jcselect_sync::store::{OutboxEntry, OutboxState};
+use jcselect_sync::Timestamp;
 use jcselect_transport_http::{HttpTransport, Timeouts};
 use serde::Deserialize;
 use serde_json::json;
-use tokio::io::AsyncReadExt;
 use uuid::Uuid;
 
 /// A polling station's offline-first replica: work locally, sync when the
 /// link is up.
 #[derive(Parser)]
-#[command(name = "jcselect-client", version, about, long_about = None)]
+#[command(name = "jcselect-client", version, about, long_about = None, after_help = EXIT_STATUS_HELP)]
 struct Cli {
     #[command(flatten)]
     global: Global,
@@ -38,7 +38,8 @@ struct Global {
         global = true
     )]
     database: Option<String>,
-    /// The sync server (sync_api_url). [default: http://127.0.0.1:8000]
+    /// The sync server (sync_api_url). [default: the server of the last
+    /// `login`, else http://127.0.0.1:8000]
     #[arg(
         long = "server",
         env = "JCSELECT_SYNC_API_URL",
@@ -61,17 +62,20 @@ struct Global {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Log in and keep the token (password from standard input, or
-    /// JCSELECT_PASSWORD).
+    /// Log in and keep the token and the server. The password is asked for
+    /// without echo on a terminal, else read from the first line of
+    /// standard input or JCSELECT_PASSWORD.
     Login {
         /// The user name.
         #[arg(long)]
         username: String,
     },
-    /// Run one sync cycle: push the outbox, pull what others did.
+    /// Run one sync cycle: push the outbox, pull what others did. Exits 3
+    /// while changes are parked, 4 when the server cannot be reached.
     Sync,
-    /// Sync every sync_interval_seconds until Ctrl-C (backs off when the
-    /// server is unreachable).
+    /// Sync every sync_interval_seconds until Ctrl-C, one line per cycle
+    /// (backs off when the server is unreachable or busy; exits 3 if
+    /// changes are parked when stopped).
     Run,
     /// Show the outbox by state, parked changes with their reasons, the last
     /// successful sync, the clock offset and the server.
@@ -131,8 +135,10 @@ fn env<T: std::str::FromStr>(name: &str) -> Result<Option<T>, String> {
     }
 }
 
-/// Settings: flags, then environment, then file, then the seed's defaults.
-fn settings(global: &Global) -> Result<(SyncSettings, String), String> {
+/// Settings: flags, then environment, then file, then the seed's
+/// defaults. The server is `None` when none of them names one (the
+/// remembered server, then the default, is used).
+fn settings(global: &Global) -> Result<(SyncSettings, Option<String>, String), String> {
     let file: FileSettings = match &global.config {
         None => FileSettings::default(),
         Some(path) => {
@@ -146,7 +152,7 @@ fn settings(global: &Global) -> Result<(SyncSettings, String), String> {
         sync_api_url: global
             .server
             .clone()
-            .or(file.sync_api_url)
+            .or(file.sync_api_url.clone())
             .unwrap_or(defaults.sync_api_url),
         sync_interval_seconds: env("sync_interval_seconds")?
             .or(file.sync_interval_seconds)
@@ -179,25 +185,50 @@ fn settings(global: &Global) -> Result<(SyncSettings, String), String> {
         .clone()
         .or(file.database_url)
         .unwrap_or_else(|| "sqlite://jcselect-client.db".into());
-    Ok((settings, database))
+    let server = global.server.clone().or(file.sync_api_url);
+    Ok((settings, server, absolute_database_url(&database)?))
 }
 
-async fn read_password() -> Result<String, String> {
-    if let Ok(password) = std::env::var("JCSELECT_PASSWORD") {
-        return Ok(password);
+/// A `sqlite://` URL with a relative path made absolute once, against the
+/// working directory, so that every message names the file really used.
+fn absolute_database_url(url: &str) -> Result<String, String> {
+    let Some(rest) = url.strip_prefix("sqlite://") else {
+        return Ok(url.to_owned());
+    };
+    let (path, query) = rest.split_once('?').map_or((rest, None), |(p, q)| (p, Some(q)));
+    if path.is_empty() || path == ":memory:" || PathBuf::from(path).is_absolute() {
+        return Ok(url.to_owned());
     }
-    if std::io::stdin().is_terminal() {
-        eprint!("password: ");
-        let _ = std::io::stderr().flush();
-    }
-    let mut password = String::new();
-    tokio::io::stdin()
-        .read_to_string(&mut password)
-        .await
-        .map_err(|error| format!("reading the password: {error}"))?;
+    let cwd = std::env::current_dir()
+        .map_err(|error| format!("cannot read the working directory: {error}"))?;
+    let absolute = cwd.join(path);
+    Ok(match query {
+        Some(query) => format!("sqlite://{}?{query}", absolute.display()),
+        None => format!("sqlite://{}", absolute.display()),
+    })
+}
+
+/// The password: `JCSELECT_PASSWORD`, else asked without echo on a
+/// terminal (finished by Enter), else the first line of standard input.
+fn read_password() -> Result<String, CliError> {
+    let password = if let Ok(password) = std::env::var("JCSELECT_PASSWORD") {
+        password
+    } else if std::io::stdin().is_terminal() {
+        rpassword::prompt_password("password: ")
+            .map_err(|error| CliError::failed("password", format!("reading the password: {error}")))?
+    } else {
+        let mut line = String::new();
+        std::io::stdin()
+            .read_line(&mut line)
+            .map_err(|error| CliError::failed("password", format!("reading the password: {error}")))?;
+        line
+    };
     let password = password.trim_end_matches(['\r', '\n']).to_owned();
     if password.is_empty() {
-        return Err("no password given (standard input or JCSELECT_PASSWORD)".into());
+        return Err(CliError::failed(
+            "password",
+            "no password given (type it at the prompt, pipe it on standard input, or set JCSELECT_PASSWORD)",
+        ));
     }
     Ok(password)
 }
@@ -224,11 +255,22 @@ fn voter_line(voter: &Voter) -> String {
     )
 }
 
+/// Writes one line to standard output. A reader that went away (`| head`)
+/// ends the program quietly instead of a panic.
+fn say(line: &str) {
+    let mut out = std::io::stdout().lock();
+    if let Err(error) = writeln!(out, "{line}").and_then(|()| out.flush()) {
+        if error.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+    }
+}
+
 fn print(json_mode: bool, value: serde_json::Value, text: String) {
     if json_mode {
-        println!("{value}");
+        say(&value.to_string());
     } else {
-        println!("{text}");
+        say(&text);
     }
 }
 
@@ -248,36 +290,117 @@ fn progress_line(json_mode: bool) -> impl Fn(PullProgress) + Sync {
     }
 }
 
-async fn execute(cli: Cli) -> Result<(), String> {
-    let (settings, database) = settings(&cli.global)?;
+fn report_json(report: &SyncReport) -> serde_json::Value {
+    json!({
+        "pushed": report.pushed, "conflicts": report.conflicts, "waiting": report.waiting,
+        "parked": report.parked_total, "newly_parked": report.parked, "revived": report.revived,
+        "unsent": report.unsent, "restamped": report.restamped, "pulled": report.pulled,
+        "pages": report.pages, "more_to_pull": report.more_to_pull,
+        "local_conflicts": report.local_conflicts,
+    })
+}
+
+fn report_line(report: &SyncReport) -> String {
+    let mut line = format!(
+        "pushed {}, in conflict {}, waiting for a parent {}; pulled {} in {} pages{}; parked {}",
+        report.pushed,
+        report.conflicts + report.local_conflicts,
+        report.waiting,
+        report.pulled,
+        report.pages,
+        if report.more_to_pull {
+            " (more on the next cycle)"
+        } else {
+            ""
+        },
+        report.parked_total,
+    );
+    if report.parked_total > 0 {
+        line.push_str(" (refused by the server, not at the centre: see `jcselect-client status`)");
+    }
+    line
+}
+
+/// How long ago, in words.
+fn age(since: Timestamp, now: Timestamp) -> String {
+    let seconds = (now.unix_micros() - since.unix_micros()).max(0) / 1_000_000;
+    match seconds {
+        0..=59 => format!("{seconds} s"),
+        60..=3599 => format!("{} min", seconds / 60),
+        _ => format!("{} h {} min", seconds / 3600, seconds % 3600 / 60),
+    }
+}
+
+/// When an outbox entry was queued: its change id is a UUIDv7, whose first
+/// 48 bits are the Unix time in milliseconds.
+fn queued_at(entry: &OutboxEntry) -> Option<Timestamp> {
+    (entry.change_id.get_version_num() == 7).then(|| {
+        let millis = (entry.change_id.as_u128() >> 80) as i64;
+        Timestamp::from_unix_micros(millis * 1000)
+    })
+}
+
+fn cycle_line(outcome: &CycleOutcome<'_>) -> (serde_json::Value, String) {
+    let now = Timestamp::now();
+    let next = format!("next cycle in {:.0} s", outcome.next_in_seconds);
+    match outcome.result {
+        Ok(report) => {
+            let mut value = report_json(report);
+            value["at"] = json!(now);
+            value["next_in_seconds"] = json!(outcome.next_in_seconds);
+            (value, format!("{now}  {}; {next}", report_line(report)))
+        }
+        Err(error) => {
+            let error = CliError::from(clone_error(error));
+            let mut value = error.to_json();
+            value["at"] = json!(now);
+            value["next_in_seconds"] = json!(outcome.next_in_seconds);
+            (value, format!("{now}  sync failed: {}; {next}", error.message))
+        }
+    }
+}
+
+/// The CLI's view of an engine error (the engine's error is not `Clone`).
+fn clone_error(error: &jcselect_sync::engine::SyncError) -> jcselect_sync::engine::SyncError {
+    use jcselect_sync::engine::SyncError;
+    match error {
+        SyncError::Transport(error) => SyncError::Transport(error.clone()),
+        SyncError::NeedLogin(message) => SyncError::NeedLogin(message.clone()),
+        other => SyncError::NeedLogin(other.to_string()),
+    }
+}
+
+async fn execute(cli: Cli) -> Result<ExitStatus, CliError> {
+    let (mut settings, server_given, database) =
+        settings(&cli.global).map_err(|message| CliError::failed("settings", message))?;
+    let store = Replica::open_store(&database).await?;
+    if server_given.is_none() {
+        let state = jcselect_sync::engine::ClientState::new(store.clone());
+        if let Some(remembered) = state.server_url().await? {
+            settings.sync_api_url = remembered;
+        }
+    }
     let transport = HttpTransport::new(&settings.sync_api_url, Timeouts::default())
-        .map_err(|error| error.to_string())?;
+        .map_err(|error| CliError::failed("settings", format!("server URL: {error}")))?;
     let server = settings.sync_api_url.clone();
-    let replica = Replica::open(&database, Arc::new(transport), settings)
-        .await
-        .map_err(|error| error.to_string())?;
+    let replica = Replica::over(store, Arc::new(transport), settings);
     let json_mode = cli.global.json;
-    let dao_error = |error: DaoError| error.to_string();
     match cli.command {
         Command::Login { username } => {
-            let password = read_password().await?;
-            replica
-                .engine
-                .login(&username, &password)
-                .await
-                .map_err(|e| e.to_string())?;
+            let password = read_password()?;
+            replica.engine.login(&username, &password).await?;
             let login = replica
                 .engine
                 .state()
                 .login()
-                .await
-                .map_err(|e| e.to_string())?
+                .await?
                 .expect("just logged in");
             print(
                 json_mode,
-                json!({"username": login.username, "user_id": login.user_id, "role": login.role, "expires_at": login.expires_at}),
+                json!({"username": login.username, "user_id": login.user_id, "role": login.role,
+                    "expires_at": login.expires_at, "server": server}),
                 format!(
-                    "logged in as {} ({}), token valid until {}",
+                    "logged in to {server} as {} ({}), session valid until {}",
                     login.username, login.role, login.expires_at
                 ),
             );
@@ -287,67 +410,61 @@ async fn execute(cli: Cli) -> Result<(), String> {
             let report = replica
                 .engine
                 .sync_once_with(password.as_deref(), &progress_line(json_mode))
-                .await
-                .map_err(|error| error.to_string())?;
+                .await?;
             if !json_mode && std::io::stderr().is_terminal() && report.pages > 0 {
                 eprintln!();
             }
-            print(
-                json_mode,
-                json!({
-                    "pushed": report.pushed, "conflicts": report.conflicts, "waiting": report.waiting,
-                    "parked": report.parked, "restamped": report.restamped, "pulled": report.pulled,
-                    "pages": report.pages, "more_to_pull": report.more_to_pull,
-                    "local_conflicts": report.local_conflicts,
-                }),
-                format!(
-                    "pushed {}, in conflict {}, waiting for a parent {}, parked {}; pulled {} in {} pages{}",
-                    report.pushed,
-                    report.conflicts + report.local_conflicts,
-                    report.waiting,
-                    report.parked,
-                    report.pulled,
-                    report.pages,
-                    if report.more_to_pull { " (more on the next cycle)" } else { "" }
-                ),
-            );
+            print(json_mode, report_json(&report), report_line(&report));
+            if report.parked_total > 0 {
+                return Ok(ExitStatus::Parked);
+            }
         }
         Command::Run => {
             let password = std::env::var("JCSELECT_PASSWORD").ok();
-            tracing::info!(%server, "sync loop started; Ctrl-C stops it");
+            tracing::info!(%server, %database, "sync loop started; Ctrl-C stops it");
             replica
                 .engine
-                .run(password.as_deref(), async {
-                    let _ = tokio::signal::ctrl_c().await;
-                })
+                .run(
+                    password.as_deref(),
+                    &|outcome| {
+                        let (value, text) = cycle_line(&outcome);
+                        print(json_mode, value, text);
+                    },
+                    async {
+                        let _ = tokio::signal::ctrl_c().await;
+                    },
+                )
                 .await;
+            if replica.store.outbox_summary().await?.parked > 0 {
+                return Ok(ExitStatus::Parked);
+            }
         }
         Command::Status => {
-            let summary = replica
-                .store
-                .outbox_summary()
-                .await
-                .map_err(|e| e.to_string())?;
+            let summary = replica.store.outbox_summary().await?;
             let parked: Vec<_> = replica
                 .store
                 .outbox_entries()
-                .await
-                .map_err(|e| e.to_string())?
+                .await?
                 .into_iter()
                 .filter(|entry| entry.state == OutboxState::Parked)
                 .collect();
             let state = replica.engine.state();
-            let last_sync = state.last_sync().await.map_err(|e| e.to_string())?;
-            let clock = state.hybrid_clock().await.map_err(|e| e.to_string())?;
-            let login = state.login().await.map_err(|e| e.to_string())?;
+            let last_sync = state.last_sync().await?;
+            let clock = state.hybrid_clock().await?;
+            let login = state.login().await?;
+            let now = Timestamp::now();
             let parked_json: Vec<_> = parked
                 .iter()
                 .map(|entry| json!({"change_id": entry.change_id, "entity_type": entry.entity_type,
-                    "entity_id": entry.entity_id, "attempts": entry.attempts, "reason": entry.last_error}))
+                    "entity_id": entry.entity_id, "attempts": entry.attempts, "reason": entry.last_error,
+                    "queued_at": queued_at(entry), "next_retry_at": entry.next_attempt_at}))
                 .collect();
             let mut text = format!(
-                "server {server}\nlogged in: {}\noutbox: {} pending, {} waiting to retry, {} parked\nlast successful sync: {}\nclock offset: {:.3} s",
-                login.as_ref().map_or_else(|| "no".into(), |login| format!("{} ({})", login.username, login.role)),
+                "database {database}\nserver {server}\nlogged in: {}\noutbox: {} pending, {} waiting to retry, {} parked\nlast successful sync: {}\nclock offset: {:.3} s",
+                login.as_ref().map_or_else(
+                    || "no".into(),
+                    |login| format!("{} ({}), session ends {}", login.username, login.role, login.expires_at)
+                ),
                 summary.pending,
                 summary.retry,
                 summary.parked,
@@ -356,29 +473,27 @@ async fn execute(cli: Cli) -> Result<(), String> {
             );
             for entry in &parked {
                 text.push_str(&format!(
-                    "\nparked {} {} {}: {}",
-                    entry.change_id,
+                    "\nparked {} {} {}{}: {}",
                     entry.entity_type,
                     entry.entity_id,
+                    queued_at(entry).map_or_else(String::new, |at| format!("(queued {} ago) ", age(at, now))),
+                    entry.change_id,
                     entry.last_error.as_deref().unwrap_or("-")
                 ));
             }
             print(
                 json_mode,
-                json!({"server": server, "pending": summary.pending, "retry": summary.retry,
+                json!({"database": database, "server": server, "pending": summary.pending, "retry": summary.retry,
                     "parked": summary.parked, "parked_changes": parked_json, "last_sync": last_sync,
                     "clock_offset_micros": clock.offset_micros(),
+                    "session_ends_at": login.as_ref().map(|login| login.expires_at),
                     "logged_in_as": login.map(|login| login.username)}),
                 text,
             );
         }
         Command::Requeue { change_ids } => {
             let ids = (!change_ids.is_empty()).then_some(change_ids.as_slice());
-            let count = replica
-                .engine
-                .requeue(ids)
-                .await
-                .map_err(|e| e.to_string())?;
+            let count = replica.engine.requeue(ids).await?;
             print(
                 json_mode,
                 json!({"requeued": count}),
@@ -386,7 +501,7 @@ async fn execute(cli: Cli) -> Result<(), String> {
             );
         }
         Command::Search { query } => {
-            let voters = replica.dao.search_voters(&query).await.map_err(dao_error)?;
+            let voters = replica.dao.search_voters(&query).await?;
             let text = if voters.is_empty() {
                 "no voter found".to_owned()
             } else {
@@ -399,16 +514,8 @@ async fn execute(cli: Cli) -> Result<(), String> {
             );
         }
         Command::MarkVoted { voter } => {
-            let actor = replica
-                .actor()
-                .await
-                .map_err(|e| e.to_string())?
-                .ok_or("log in first")?;
-            let voter = replica
-                .dao
-                .mark_voted(voter, actor)
-                .await
-                .map_err(dao_error)?;
+            let actor = replica.actor().await?.ok_or_else(not_logged_in)?;
+            let voter = replica.dao.mark_voted(voter, actor).await?;
             print(
                 json_mode,
                 voter_json(&voter),
@@ -416,31 +523,23 @@ async fn execute(cli: Cli) -> Result<(), String> {
             );
         }
         Command::Delete { voter, yes } => {
-            let actor = replica
-                .actor()
-                .await
-                .map_err(|e| e.to_string())?
-                .ok_or("log in first")?;
+            let actor = replica.actor().await?.ok_or_else(not_logged_in)?;
             if !actor.is_admin {
-                return Err("only an admin may delete a voter".into());
+                return Err(CliError::failed("forbidden", "only an admin may delete a voter"));
             }
-            let shown = replica.dao.voter(voter).await.map_err(dao_error)?;
+            let shown = replica.dao.voter(voter).await?;
             if !yes {
                 eprint!("delete voter {}? [y/N] ", voter_line(&shown));
                 let _ = std::io::stderr().flush();
                 let mut answer = String::new();
                 std::io::stdin()
                     .read_line(&mut answer)
-                    .map_err(|error| error.to_string())?;
+                    .map_err(|error| CliError::failed("input", error.to_string()))?;
                 if !matches!(answer.trim(), "y" | "Y" | "yes") {
-                    return Err("not deleted".into());
+                    return Err(CliError::failed("cancelled", "not deleted"));
                 }
             }
-            let deleted = replica
-                .dao
-                .soft_delete_voter(voter, actor)
-                .await
-                .map_err(dao_error)?;
+            let deleted = replica.dao.soft_delete_voter(voter, actor).await?;
             print(
                 json_mode,
                 voter_json(&deleted),
@@ -448,11 +547,20 @@ async fn execute(cli: Cli) -> Result<(), String> {
             );
         }
     }
-    Ok(())
+    Ok(ExitStatus::Success)
+}
+
+fn not_logged_in() -> CliError {
+    CliError {
+        code: "not_logged_in",
+        message: "log in first: jcselect-client login --username NAME".into(),
+        status: ExitStatus::NotLoggedIn,
+    }
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let json_mode = cli.global.json;
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
@@ -461,21 +569,25 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
         )
         .init();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
+    let result = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
     {
-        Ok(runtime) => runtime,
-        Err(error) => {
-            eprintln!("error: cannot start the runtime: {error}");
-            return ExitCode::FAILURE;
-        }
+        Ok(runtime) => runtime.block_on(execute(cli)),
+        Err(error) => Err(CliError::failed(
+            "runtime",
+            format!("cannot start the runtime: {error}"),
+        )),
     };
-    match runtime.block_on(execute(cli)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(message) => {
-            eprintln!("error: {message}");
-            ExitCode::FAILURE
+    match result {
+        Ok(status) => status.code(),
+        Err(error) => {
+            if json_mode {
+                say(&error.to_json().to_string());
+            } else {
+                eprintln!("error: {}", error.message);
+            }
+            error.status.code()
         }
     }
 }

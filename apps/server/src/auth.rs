@@ -102,6 +102,11 @@ impl Tokens {
     /// The principal a token names, if it is well-formed, signed with our
     /// secret by HS256, issued by us and not expired.
     pub fn verify(&self, token: &str) -> Result<Principal, TokenRefused> {
+        self.verify_claims(token).map(|(principal, _)| principal)
+    }
+
+    /// [`verify`](Self::verify), with the user name the token was given to.
+    pub fn verify_claims(&self, token: &str) -> Result<(Principal, String), TokenRefused> {
         let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
             .map_err(|error| TokenRefused(format!("invalid token: {error}")))?;
         let role = match data.claims.role.as_str() {
@@ -113,11 +118,14 @@ impl Tokens {
                 )))
             }
         };
-        Ok(Principal {
-            user_id: data.claims.sub,
-            role,
-            pens: data.claims.pens,
-        })
+        Ok((
+            Principal {
+                user_id: data.claims.sub,
+                role,
+                pens: data.claims.pens,
+            },
+            data.claims.username,
+        ))
     }
 }
 

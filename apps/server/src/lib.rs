@@ -13,6 +13,7 @@ pub mod metrics;
 pub mod openapi;
 pub mod secret;
 pub mod settings;
+pub mod throttle;
 pub mod users;
 
 use std::sync::Arc;
@@ -37,6 +38,9 @@ pub async fn app(
     secret: &secret::JwtSecret,
 ) -> Result<axum::Router, ServerError> {
     let registry = registry()?;
+    // the decoy an unknown user name is checked against, made before the
+    // first log-in so that log-in takes no longer than any other
+    tokio::task::spawn_blocking(users::decoy_hash);
     let store = database::open_store(&settings.database_url, registry).await?;
     let state = AppState {
         store,
@@ -46,6 +50,9 @@ pub async fn app(
         max_payload_size: settings.max_payload_size,
         max_clock_skew_seconds: settings.max_clock_skew_seconds,
         metrics: Arc::new(metrics::Metrics::default()),
+        throttle: Arc::new(throttle::LoginThrottle::new(Duration::from_secs(
+            settings.login_lockout_seconds,
+        ))),
     };
     Ok(http::router(
         state,

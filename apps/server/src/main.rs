@@ -71,6 +71,10 @@ struct ServeArgs {
     /// seconds (1–86400). [default: 300]
     #[arg(long, env = "JCSELECT_MAX_CLOCK_SKEW_SECONDS")]
     max_clock_skew_seconds: Option<u64>,
+    /// How long repeated wrong passwords lock a user name (10 failures) or
+    /// an address (50) out, seconds (1–86400). [default: 900]
+    #[arg(long, env = "JCSELECT_LOGIN_LOCKOUT_SECONDS")]
+    login_lockout_seconds: Option<u64>,
 }
 
 #[derive(Subcommand)]
@@ -152,6 +156,7 @@ async fn serve(args: ServeArgs) -> Result<(), ServerError> {
         max_payload_size: args.max_payload_size,
         request_timeout_seconds: args.request_timeout_seconds,
         max_clock_skew_seconds: args.max_clock_skew_seconds,
+        login_lockout_seconds: args.login_lockout_seconds,
     };
     let settings = Settings::resolve(overrides, args.common.file()?)?;
     let secret = jwt_secret(&settings.database_url)?;

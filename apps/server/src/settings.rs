@@ -29,6 +29,8 @@ pub struct FileSettings {
     pub request_timeout_seconds: Option<u64>,
     /// `max_clock_skew_seconds = 300`
     pub max_clock_skew_seconds: Option<u64>,
+    /// `login_lockout_seconds = 900`
+    pub login_lockout_seconds: Option<u64>,
 }
 
 impl FileSettings {
@@ -58,6 +60,9 @@ pub struct Settings {
     pub request_timeout_seconds: u64,
     /// How far ahead of the server's clock a change may be stamped, seconds.
     pub max_clock_skew_seconds: u64,
+    /// How long repeated failed log-ins lock a user name or address out,
+    /// seconds.
+    pub login_lockout_seconds: u64,
 }
 
 /// A numeric setting's name, default and bounds.
@@ -109,6 +114,13 @@ const CLOCK_SKEW: Bounded = Bounded {
     max: 86_400,
 };
 
+const LOGIN_LOCKOUT: Bounded = Bounded {
+    name: "login_lockout_seconds",
+    default: 900,
+    min: 1,
+    max: 86_400,
+};
+
 /// Values given on the command line or in the environment (`None`: not
 /// given there).
 #[derive(Debug, Default, Clone)]
@@ -125,6 +137,8 @@ pub struct Overrides {
     pub request_timeout_seconds: Option<u64>,
     /// `--max-clock-skew-seconds` / `JCSELECT_MAX_CLOCK_SKEW_SECONDS`
     pub max_clock_skew_seconds: Option<u64>,
+    /// `--login-lockout-seconds` / `JCSELECT_LOGIN_LOCKOUT_SECONDS`
+    pub login_lockout_seconds: Option<u64>,
 }
 
 impl Settings {
@@ -155,6 +169,11 @@ impl Settings {
                 overrides
                     .max_clock_skew_seconds
                     .or(file.max_clock_skew_seconds),
+            )?,
+            login_lockout_seconds: LOGIN_LOCKOUT.pick(
+                overrides
+                    .login_lockout_seconds
+                    .or(file.login_lockout_seconds),
             )?,
         })
     }

@@ -127,6 +127,38 @@ pub async fn active_user(
     Ok(Some(ActiveUser { login, role }))
 }
 
+/// What a token's holder may do now: `None` when the user no longer
+/// exists, is inactive or deleted, or is no longer the user the token was
+/// given to; else the token's role and pens narrowed to what the user holds
+/// now.
+pub async fn current_principal(
+    store: &dyn ServerStore,
+    claimed: &Principal,
+    username: &str,
+) -> Result<Option<Principal>, ServerError> {
+    let Some(user) = active_user(store, username).await? else {
+        return Ok(None);
+    };
+    if user.login.user_id != claimed.user_id {
+        return Ok(None);
+    }
+    let role = match (claimed.role, user.role) {
+        (Role::Admin, Role::Admin) => Role::Admin,
+        _ => Role::Operator,
+    };
+    let pens = claimed
+        .pens
+        .iter()
+        .copied()
+        .filter(|pen| user.role == Role::Admin || user.login.pens.contains(pen))
+        .collect();
+    Ok(Some(Principal {
+        user_id: claimed.user_id,
+        role,
+        pens,
+    }))
+}
+
 /// The token `mint-token` prints.
 pub async fn mint_for(
     store: &dyn ServerStore,
@@ -146,6 +178,13 @@ pub async fn mint_for(
     ))
 }
 
+/// A hash no password is ever checked against for real: what an unknown
+/// user name is compared with.
+pub fn decoy_hash() -> &'static str {
+    static DECOY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    DECOY.get_or_init(|| crate::auth::hash_password(&uuid::Uuid::new_v4().to_string()))
+}
+
 /// Checks a password log-in; `None` for any failure (unknown user, no
 /// password, wrong password, inactive), so callers cannot tell which.
 pub async fn check_password(
@@ -153,16 +192,18 @@ pub async fn check_password(
     username: &str,
     password: &str,
 ) -> Result<Option<ActiveUser>, ServerError> {
-    let Some(user) = active_user(store, username).await? else {
-        return Ok(None);
-    };
-    let Some(hash) = user.login.password_hash.clone() else {
-        return Ok(None);
-    };
+    let user = active_user(store, username).await?;
+    // an unknown name, an inactive user or one without a password costs
+    // one full hash check too, so the time taken tells nothing
+    let hash = user
+        .as_ref()
+        .and_then(|user| user.login.password_hash.clone());
+    let known = hash.is_some();
+    let hash = hash.unwrap_or_else(|| decoy_hash().to_owned());
     let password = password.to_owned();
-    // argon2 is slow on purpose: keep it off the request threads
+    // the hash is slow on purpose: keep it off the request threads
     let matches = tokio::task::spawn_blocking(move || verify_password(&password, &hash))
         .await
         .unwrap_or(false);
-    Ok(matches.then_some(user))
+    Ok(user.filter(|_| matches && known))
 }

@@ -6,6 +6,7 @@
 mod settings;
 mod state;
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use uuid::Uuid;
@@ -22,6 +23,7 @@ use crate::replica::{
     ReplicaContext,
 };
 use crate::store::{ClientStore, OutboxEntry, OutboxState, StoreError};
+use crate::timestamp::Timestamp;
 use crate::transport::{Transport, TransportError};
 use crate::wire::{EntityChange, SyncPushRequest, MAX_CHANGES_PER_PUSH};
 
@@ -54,6 +56,14 @@ impl SyncError {
             SyncError::NeedLogin(_) => false,
         }
     }
+
+    /// Seconds the server asked the client to wait before trying again.
+    pub fn retry_after(&self) -> Option<u64> {
+        match self {
+            SyncError::Transport(error) => error.retry_after(),
+            _ => None,
+        }
+    }
 }
 
 /// What one cycle did.
@@ -65,8 +75,17 @@ pub struct SyncReport {
     pub conflicts: u64,
     /// Changes waiting for a parent, to be retried later.
     pub waiting: u64,
-    /// Changes parked (refused for good, or out of retries).
+    /// Changes parked by this cycle (refused by the server, or out of
+    /// retries).
     pub parked: u64,
+    /// Changes parked in the outbox after this cycle, whenever parked:
+    /// while this is not zero the station holds changes the server has
+    /// not taken.
+    pub parked_total: u64,
+    /// Parked changes tried again by this cycle after their rest.
+    pub revived: u64,
+    /// Changes still queued after this cycle (pending or waiting to retry).
+    pub unsent: u64,
     /// Changes stamped again after a clock-skew refusal.
     pub restamped: u64,
     /// Changes pulled.
@@ -77,6 +96,15 @@ pub struct SyncReport {
     pub more_to_pull: bool,
     /// Pending local changes that lost to a pulled version.
     pub local_conflicts: u64,
+}
+
+/// One cycle of [`SyncEngine::run`], as its caller hears of it.
+#[derive(Debug, Clone, Copy)]
+pub struct CycleOutcome<'a> {
+    /// What the cycle did, or why it stopped.
+    pub result: Result<&'a SyncReport, &'a SyncError>,
+    /// Seconds until the next cycle.
+    pub next_in_seconds: f64,
 }
 
 /// How far a pull has come, for progress lines.
@@ -98,6 +126,26 @@ pub struct SyncEngine {
     audit: Arc<dyn AuditTrail>,
     settings: SyncSettings,
     state: ClientState,
+    /// The largest batch sent now, bytes: `sync_max_payload_size`, less
+    /// after a push that was too large or too slow for the link.
+    batch_limit: AtomicU64,
+}
+
+/// The smallest batch limit a slow link shrinks batches to, bytes.
+const MIN_BATCH_BYTES: u64 = 16 * 1024;
+
+/// How long a parked change rests before it is tried again by itself (a
+/// parent may have arrived, a user may have been re-activated).
+pub const PARKED_RETRY_SECONDS: i64 = 15 * 60;
+
+/// The request's size on the wire, roughly.
+fn request_bytes(request: &SyncPushRequest) -> u64 {
+    request
+        .changes
+        .iter()
+        .map(|change| change.data.get().len() as u64 + 200)
+        .sum::<u64>()
+        + ENVELOPE_BYTES
 }
 
 impl SyncEngine {
@@ -110,6 +158,7 @@ impl SyncEngine {
         settings: SyncSettings,
     ) -> Self {
         let state = ClientState::new(store.clone());
+        let batch_limit = AtomicU64::new(settings.sync_max_payload_size);
         SyncEngine {
             store,
             transport,
@@ -117,6 +166,7 @@ impl SyncEngine {
             audit,
             settings,
             state,
+            batch_limit,
         }
     }
 
@@ -151,6 +201,9 @@ impl SyncEngine {
                 answer.user_id,
                 &answer.role,
             )
+            .await?;
+        self.state
+            .save_server_url(&self.settings.sync_api_url)
             .await?;
         tracing::info!(username, role = %answer.role, "logged in");
         Ok(())
@@ -195,6 +248,7 @@ impl SyncEngine {
     ) -> Result<SyncReport, SyncError> {
         let mut token = self.token(password, false).await?;
         let mut report = SyncReport::default();
+        report.revived = self.revive_parked(self.state.clock().wall()).await?;
         match self.push_all(&token, &mut report).await {
             Err(SyncError::Transport(TransportError::Unauthorized(_))) if password.is_some() => {
                 token = self.token(password, true).await?;
@@ -204,6 +258,9 @@ impl SyncEngine {
         }
         self.pull_pages(&token, &mut report, progress).await?;
         self.state.save_last_sync(self.state.clock().wall()).await?;
+        let outbox = self.store.outbox_summary().await?;
+        report.parked_total = outbox.parked;
+        report.unsent = outbox.pending + outbox.retry;
         tracing::info!(?report, "sync cycle done");
         Ok(report)
     }
@@ -239,8 +296,8 @@ impl SyncEngine {
     /// than `sync_max_payload_size`.
     fn batches(&self, ready: Vec<(OutboxEntry, Record)>) -> Vec<Vec<(OutboxEntry, EntityChange)>> {
         let limit = self
-            .settings
-            .sync_max_payload_size
+            .batch_limit
+            .load(Ordering::Relaxed)
             .saturating_sub(ENVELOPE_BYTES);
         let mut batches = Vec::new();
         let mut current: Vec<(OutboxEntry, EntityChange)> = Vec::new();
@@ -285,30 +342,25 @@ impl SyncEngine {
         let sent = self.state.clock().wall();
         let answer = match self.transport.push(token, &request).await {
             Ok(answer) => answer,
-            Err(TransportError::Refused {
-                status,
-                code,
-                message,
-            }) => {
-                // the request as a whole can never succeed: park its changes
-                // so they never block the ones behind them
-                tracing::warn!(status, %code, %message, changes = entries.len(), "push refused; parking");
-                let parked: Vec<OutboxUpdate> = entries
-                    .into_iter()
-                    .map(|entry| {
-                        OutboxUpdate::Update(OutboxEntry {
-                            state: OutboxState::Parked,
-                            last_error: Some(format!("refused ({status} {code}): {message}")),
-                            ..entry
-                        })
-                    })
-                    .collect();
-                report.parked += parked.len() as u64;
-                settle_outbox(self.store.as_ref(), &parked).await?;
-                return Ok(());
+            Err(TransportError::TooLarge(message)) if entries.len() > 1 => {
+                // the server or a proxy takes less than we sent: send the
+                // same changes in halves, and less per batch from now on
+                self.shrink_batches(request_bytes(&request));
+                tracing::warn!(%message, changes = entries.len(), "push too large; splitting the batch");
+                let mut halves = entries.into_iter().zip(request.changes).collect::<Vec<_>>();
+                let second = halves.split_off(halves.len() / 2);
+                Box::pin(self.push_batch(token, halves, report)).await?;
+                return Box::pin(self.push_batch(token, second, report)).await;
             }
-            Err(error) => return Err(error.into()),
+            Err(error) => {
+                if error.is_slow_link() {
+                    self.shrink_batches(request_bytes(&request));
+                }
+                // not a verdict on any change: everything stays queued
+                return Err(error.into());
+            }
         };
+        self.grow_batches();
         let received = self.state.clock().wall();
         self.state
             .observe_server(answer.server_timestamp, sent, received)
@@ -331,6 +383,61 @@ impl SyncEngine {
             }
         }
         Ok(())
+    }
+
+    /// Sends at most half of `sent_bytes` per batch from now on (not below
+    /// [`MIN_BATCH_BYTES`]).
+    fn shrink_batches(&self, sent_bytes: u64) {
+        let current = self.batch_limit.load(Ordering::Relaxed);
+        let smaller = (sent_bytes.min(current) / 2).max(MIN_BATCH_BYTES);
+        self.batch_limit.store(smaller, Ordering::Relaxed);
+        tracing::info!(batch_limit_bytes = smaller, "smaller batches for this link");
+    }
+
+    /// After a push that went through, batches grow back towards
+    /// `sync_max_payload_size`.
+    fn grow_batches(&self) {
+        let current = self.batch_limit.load(Ordering::Relaxed);
+        let larger = current
+            .saturating_mul(2)
+            .min(self.settings.sync_max_payload_size);
+        self.batch_limit.store(larger, Ordering::Relaxed);
+    }
+
+    /// The largest batch the engine sends now, bytes.
+    pub fn batch_limit(&self) -> u64 {
+        self.batch_limit.load(Ordering::Relaxed)
+    }
+
+    /// Parked changes whose rest is over go back to the retry queue with
+    /// their attempts kept: a change that fails again is parked again at
+    /// once, for another rest. Returns how many were revived.
+    async fn revive_parked(&self, now: Timestamp) -> Result<u64, SyncError> {
+        let due: Vec<OutboxEntry> = self
+            .store
+            .outbox_entries()
+            .await?
+            .into_iter()
+            .filter(|entry| {
+                entry.state == OutboxState::Parked
+                    && entry.next_attempt_at.map_or(true, |at| at <= now)
+            })
+            .collect();
+        if due.is_empty() {
+            return Ok(0);
+        }
+        let mut tx = self.store.begin().await?;
+        for entry in &due {
+            tx.update_outbox(&OutboxEntry {
+                state: OutboxState::Retry,
+                next_attempt_at: Some(now),
+                ..entry.clone()
+            })
+            .await?;
+        }
+        tx.commit().await?;
+        tracing::info!(changes = due.len(), "retrying parked changes after their rest");
+        Ok(due.len() as u64)
     }
 
     /// Stamps a record refused for clock skew again with the corrected
@@ -434,10 +541,14 @@ impl SyncEngine {
     }
 
     /// Syncs every `sync_interval_seconds` until `shutdown` completes;
-    /// network errors and 5xx back off exponentially with jitter.
+    /// a failure that may pass (no answer, a transient answer, a
+    /// throttled or timed-out push) backs off exponentially with jitter,
+    /// and never less than the server's `Retry-After`. `on_cycle` hears of
+    /// every cycle and when the next one starts.
     pub async fn run(
         &self,
         password: Option<&str>,
+        on_cycle: &(dyn Fn(CycleOutcome<'_>) + Sync),
         shutdown: impl std::future::Future<Output = ()>,
     ) {
         tokio::pin!(shutdown);
@@ -446,7 +557,8 @@ impl SyncEngine {
             let wait = if !self.settings.sync_enabled {
                 self.settings.sync_interval_seconds as f64
             } else {
-                match self.sync_once_with(password, &|_| {}).await {
+                let result = self.sync_once_with(password, &|_| {}).await;
+                let wait = match &result {
                     Ok(report) if report.more_to_pull => {
                         failures = 0;
                         0.0
@@ -458,14 +570,20 @@ impl SyncEngine {
                     Err(error) if error.is_retryable() => {
                         failures += 1;
                         let delay = self.settings.backoff_seconds(failures, jitter());
-                        tracing::warn!(%error, failures, retry_in_seconds = delay, "sync failed; backing off");
-                        delay
+                        let asked = error.retry_after().unwrap_or(0) as f64;
+                        tracing::warn!(%error, failures, retry_in_seconds = delay.max(asked), "sync failed; backing off");
+                        delay.max(asked)
                     }
                     Err(error) => {
                         tracing::error!(%error, "sync failed");
                         self.settings.sync_interval_seconds as f64
                     }
-                }
+                };
+                on_cycle(CycleOutcome {
+                    result: result.as_ref(),
+                    next_in_seconds: wait,
+                });
+                wait
             };
             tokio::select! {
                 _ = &mut shutdown => {

@@ -21,6 +21,7 @@ const LOGIN_TOKEN: &str = "login_token";
 const LOGIN_EXPIRES: &str = "login_expires_at";
 const LOGIN_USER_ID: &str = "login_user_id";
 const LOGIN_ROLE: &str = "login_role";
+const SERVER_URL: &str = "server_url";
 
 /// The local wall clock (a function, so tests can make it wrong).
 #[derive(Clone)]
@@ -165,6 +166,16 @@ impl ClientState {
             (LOGIN_ROLE, role.to_owned()),
         ])
         .await
+    }
+
+    /// The server this replica last logged in to.
+    pub async fn server_url(&self) -> Result<Option<String>, StoreError> {
+        self.get(SERVER_URL).await
+    }
+
+    /// Remembers the server this replica logged in to.
+    pub async fn save_server_url(&self, url: &str) -> Result<(), StoreError> {
+        self.set(&[(SERVER_URL, url.to_owned())]).await
     }
 
     /// The pull cursor, if any page was applied yet.

@@ -65,6 +65,7 @@ impl SqliteStore {
                 message: format!("{url:?} names no database file"),
             });
         }
+        create_private(path)?;
         let options = SqliteConnectOptions::from_str("sqlite:")
             .map_err(backend)?
             .filename(path)
@@ -123,5 +124,26 @@ impl SqliteStore {
                 table: "sync_outbox",
                 message: format!("entity type {name:?} is not one this store was migrated for"),
             })
+    }
+}
+
+/// Creates a missing database file readable and writable by its owner only
+/// (it holds password hashes and tokens); SQLite gives its `-wal` and
+/// `-shm` files the same mode. An existing file is left as it is.
+fn create_private(path: &str) -> Result<(), StoreError> {
+    if path == ":memory:" || path.starts_with("file:") || std::path::Path::new(path).exists() {
+        return Ok(());
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    match options.open(path) {
+        Ok(_) => Ok(()),
+        Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(error) => Err(StoreError::Config {
+            store: "sqlite",
+            message: format!("cannot create {path:?}: {error}"),
+        }),
     }
 }

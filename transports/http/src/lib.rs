@@ -1,8 +1,8 @@
 //! # jcselect-transport-http
 //!
 //! The client side of the HTTP API: an [`Exchange`] over reqwest, with
-//! pooled keep-alive connections, gzip answers, and connect and request
-//! time-outs. What statuses mean (409 is a normal answer) is decided once in
+//! pooled keep-alive connections, gzip answers, a connect time-out and a
+//! request time-out that grows with the body (a slow link still finishes). What statuses mean (409 is a normal answer) is decided once in
 //! [`jcselect_sync::transport`].
 
 use std::time::Duration;
@@ -15,8 +15,20 @@ use jcselect_sync::transport::{Exchange, ExchangeRequest, ExchangeResponse, Netw
 pub struct Timeouts {
     /// Longest wait for a TCP (and TLS) connection.
     pub connect: Duration,
-    /// Longest wait for a whole request and its answer.
+    /// Longest wait for a request with no body and its answer; a request
+    /// with a body gets this plus the time its body takes at
+    /// `slowest_link_bytes_per_second`.
     pub request: Duration,
+    /// The slowest upload the client waits for, in bytes per second.
+    pub slowest_link_bytes_per_second: u64,
+}
+
+impl Timeouts {
+    /// The time allowed for a request whose body is `body_bytes` long.
+    pub fn for_body(&self, body_bytes: usize) -> Duration {
+        let upload = body_bytes as f64 / self.slowest_link_bytes_per_second.max(1) as f64;
+        self.request + Duration::from_secs_f64(upload)
+    }
 }
 
 impl Default for Timeouts {
@@ -24,6 +36,7 @@ impl Default for Timeouts {
         Timeouts {
             connect: Duration::from_secs(10),
             request: Duration::from_secs(120),
+            slowest_link_bytes_per_second: 2048,
         }
     }
 }
@@ -33,6 +46,7 @@ impl Default for Timeouts {
 pub struct HttpTransport {
     base: String,
     client: reqwest::Client,
+    timeouts: Timeouts,
 }
 
 impl HttpTransport {
@@ -40,7 +54,6 @@ impl HttpTransport {
     pub fn new(base_url: &str, timeouts: Timeouts) -> Result<Self, NetworkError> {
         let client = reqwest::Client::builder()
             .connect_timeout(timeouts.connect)
-            .timeout(timeouts.request)
             .pool_idle_timeout(Duration::from_secs(90))
             .tcp_nodelay(true)
             .gzip(true)
@@ -50,6 +63,7 @@ impl HttpTransport {
         Ok(HttpTransport {
             base: base_url.trim_end_matches('/').to_owned(),
             client,
+            timeouts,
         })
     }
 }
@@ -65,6 +79,8 @@ impl Exchange for HttpTransport {
         if let Some(token) = &request.token {
             builder = builder.bearer_auth(token);
         }
+        let body_bytes = request.body.as_ref().map_or(0, Vec::len);
+        builder = builder.timeout(self.timeouts.for_body(body_bytes));
         if let Some(body) = request.body {
             builder = builder
                 .header("content-type", "application/json")
@@ -75,6 +91,11 @@ impl Exchange for HttpTransport {
             NetworkError(error.to_string())
         })?;
         let status = response.status().as_u16();
+        let retry_after = response
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|text| text.trim().parse::<u64>().ok());
         let body = response
             .bytes()
             .await
@@ -82,6 +103,7 @@ impl Exchange for HttpTransport {
         Ok(ExchangeResponse {
             status,
             body: body.to_vec(),
+            retry_after,
         })
     }
 }

@@ -83,6 +83,11 @@ where
             .await
             .map_err(|error| NetworkError(error.to_string()))?;
         let status = response.status().as_u16();
+        let retry_after = response
+            .headers()
+            .get(http::header::RETRY_AFTER)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|text| text.trim().parse::<u64>().ok());
         let body = response
             .into_body()
             .collect()
@@ -92,6 +97,7 @@ where
         Ok(ExchangeResponse {
             status,
             body: body.to_vec(),
+            retry_after,
         })
     }
 }

@@ -1,24 +1,53 @@
 //! `POST /auth/login`.
 
-use axum::body::Body;
-use axum::extract::State;
+use std::net::SocketAddr;
+
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, State};
+use axum::http::{Extensions, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use jcselect_sync::auth::Role;
 use jcselect_sync::wire::{LoginRequest, LoginResponse};
 
 use super::{ApiError, AppState};
+use crate::throttle::Gate;
 
-/// Exchanges a user name and password for a token; 401 for any mismatch.
+/// Exchanges a user name and password for a token; 401 for any mismatch,
+/// 429 with `Retry-After` while repeated failures lock the name or the
+/// address out.
 pub async fn login(
     State(app): State<AppState>,
-    body: Body,
-) -> Result<Json<LoginResponse>, ApiError> {
-    let bytes = super::sync::read_body(body, app.max_payload_size).await?;
+    extensions: Extensions,
+    bytes: Bytes,
+) -> Result<Response, ApiError> {
     let request: LoginRequest = serde_json::from_slice(&bytes).map_err(|error| {
         ApiError::bad_request(format!(
             "the body must be {{\"username\", \"password\"}}: {error}"
         ))
     })?;
+    let address = extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|info| info.0.ip());
+    match app.throttle.gate(&request.username, address) {
+        Gate::Locked(left) => {
+            tracing::warn!(username = %request.username, ?address, "log-in refused: locked out");
+            let seconds = left.as_secs().max(1);
+            let mut response = ApiError {
+                status: StatusCode::TOO_MANY_REQUESTS,
+                code: "too_many_attempts",
+                message: format!(
+                    "too many failed log-ins for this user or address; try again in {seconds} s"
+                ),
+            }
+            .into_response();
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, HeaderValue::from(seconds));
+            return Ok(response);
+        }
+        Gate::Proceed(delay) => tokio::time::sleep(delay).await,
+    }
     let user =
         crate::users::check_password(app.store.as_ref(), &request.username, &request.password)
             .await
@@ -28,15 +57,17 @@ pub async fn login(
                     store: "login",
                     message: error.to_string(),
                 })
-            })?
-            .ok_or_else(|| {
-                tracing::info!(username = %request.username, "log-in refused");
-                ApiError {
-                    status: axum::http::StatusCode::UNAUTHORIZED,
-                    code: "invalid_credentials",
-                    message: "unknown user, wrong password, or user not active".into(),
-                }
             })?;
+    let Some(user) = user else {
+        app.throttle.failed(&request.username, address);
+        tracing::info!(username = %request.username, ?address, "log-in refused");
+        return Err(ApiError {
+            status: StatusCode::UNAUTHORIZED,
+            code: "invalid_credentials",
+            message: "unknown user, wrong password, or user not active".into(),
+        });
+    };
+    app.throttle.succeeded(&request.username);
     let token = app.tokens.mint(
         user.login.user_id,
         &request.username,
@@ -53,5 +84,6 @@ pub async fn login(
             Role::Admin => "admin".into(),
             Role::Operator => "operator".into(),
         },
-    }))
+    })
+    .into_response())
 }

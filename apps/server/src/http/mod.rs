@@ -3,6 +3,7 @@
 mod error;
 mod login;
 mod ops;
+mod paced;
 mod sync;
 
 use std::future::Future;
@@ -20,7 +21,6 @@ use jcselect_sync::store::ServerStore;
 use jcselect_sync::Registry;
 use tower_http::compression::CompressionLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
-use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 pub use error::ApiError;
@@ -46,11 +46,16 @@ pub struct AppState {
     pub max_clock_skew_seconds: u64,
     /// This process's counters.
     pub metrics: Arc<Metrics>,
+    /// Failed log-ins by user name and address.
+    pub throttle: Arc<crate::throttle::LoginThrottle>,
 }
 
 impl AppState {
-    /// The principal of a request's bearer token, or 401.
-    pub fn authenticate(&self, headers: &HeaderMap) -> Result<Principal, ApiError> {
+    /// The principal of a request's bearer token, or 401: a valid token of
+    /// a user who still exists and is active, with no more than the role
+    /// and pens the user holds now (a token outlives no deactivation,
+    /// deletion, demotion or pen removal).
+    pub async fn authenticate(&self, headers: &HeaderMap) -> Result<Principal, ApiError> {
         let value = headers
             .get(axum::http::header::AUTHORIZATION)
             .ok_or_else(|| {
@@ -66,9 +71,24 @@ impl AppState {
             .ok_or_else(|| {
                 ApiError::unauthorized("the Authorization header must be `Bearer <token>`")
             })?;
-        self.tokens
-            .verify(token.trim())
-            .map_err(|refused| ApiError::unauthorized(refused.0))
+        let (claimed, username) = self
+            .tokens
+            .verify_claims(token.trim())
+            .map_err(|refused| ApiError::unauthorized(refused.0))?;
+        crate::users::current_principal(self.store.as_ref(), &claimed, &username)
+            .await
+            .map_err(|error| {
+                tracing::error!(%error, "checking a token's user failed");
+                ApiError::from(jcselect_sync::store::StoreError::Config {
+                    store: "users",
+                    message: error.to_string(),
+                })
+            })?
+            .ok_or_else(|| {
+                ApiError::unauthorized(
+                    "the token's user is no longer active (deactivated, deleted or changed); log in again",
+                )
+            })
     }
 }
 
@@ -86,10 +106,17 @@ async fn track(State(metrics): State<Arc<Metrics>>, request: Request, next: Next
     response
 }
 
-/// The API's router with every layer: request ids, tracing, a timeout,
-/// gzip for clients that accept it, JSON error bodies, metrics.
+/// The API's router with every layer: request ids, tracing, bodies read at
+/// the link's pace (a stall of `request_timeout` ends a request, a slow
+/// upload does not) and the work after them limited to `request_timeout`,
+/// gzip or zstd for clients that accept it, JSON error bodies, metrics.
 pub fn router(state: AppState, request_timeout: Duration) -> Router {
     let metrics = state.metrics.clone();
+    let pace = paced::Pace {
+        idle: request_timeout,
+        work: request_timeout,
+        max_body: state.max_payload_size,
+    };
     Router::new()
         .route("/sync/push", post(sync::push))
         .route("/sync/pull", get(sync::pull))
@@ -98,6 +125,8 @@ pub fn router(state: AppState, request_timeout: Duration) -> Router {
         .route("/metrics", get(ops::metrics))
         .route("/openapi.json", get(ops::openapi))
         .with_state(state)
+        .layer(axum::extract::DefaultBodyLimit::disable())
+        .layer(middleware::from_fn_with_state(pace, paced::paced))
         .layer(middleware::from_fn_with_state(metrics, track))
         .layer(middleware::map_response(error::json_errors))
         .layer(
@@ -109,7 +138,6 @@ pub fn router(state: AppState, request_timeout: Duration) -> Router {
                 .zstd(true)
                 .quality(tower_http::CompressionLevel::Fastest),
         )
-        .layer(TimeoutLayer::with_status_code(axum::http::StatusCode::REQUEST_TIMEOUT, request_timeout))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(TraceLayer::new_for_http().make_span_with(|request: &Request| {
             let id = request
@@ -137,7 +165,10 @@ pub async fn run(
             tracing::debug!(%error, "cannot set TCP_NODELAY");
         }
     });
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown)
-        .await
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
 }

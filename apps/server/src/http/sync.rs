@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use axum::body::{Body, Bytes};
+use axum::body::Bytes;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -15,45 +15,13 @@ use jcselect_sync::Timestamp;
 
 use super::{ApiError, AppState};
 
-/// Most bytes of an oversized body read and thrown away so that the client,
-/// still sending, can read the 413 instead of a reset connection.
-const DRAIN_LIMIT: u64 = 128 * 1024 * 1024;
-
-/// Reads a body no larger than `limit` bytes; a larger one is read to its
-/// end (up to [`DRAIN_LIMIT`]) and thrown away, and answered 413.
-pub(super) async fn read_body(body: Body, limit: u64) -> Result<Bytes, ApiError> {
-    use http_body_util::BodyExt;
-    let mut body = body;
-    let mut kept = Vec::new();
-    let mut total: u64 = 0;
-    while let Some(frame) = body.frame().await {
-        let Ok(frame) = frame else {
-            return Err(ApiError::bad_request("the request body could not be read"));
-        };
-        if let Ok(data) = frame.into_data() {
-            total += data.len() as u64;
-            if total > DRAIN_LIMIT {
-                break;
-            }
-            if total <= limit {
-                kept.extend_from_slice(&data);
-            }
-        }
-    }
-    if total > limit {
-        return Err(ApiError::too_large(limit));
-    }
-    Ok(Bytes::from(kept))
-}
-
 /// Applies a batch of changes; 200, or 409 when some wait for a parent.
 pub async fn push(
     State(app): State<AppState>,
     headers: HeaderMap,
-    body: Body,
+    bytes: Bytes,
 ) -> Result<Response, ApiError> {
-    let principal = app.authenticate(&headers)?;
-    let bytes = read_body(body, app.max_payload_size).await?;
+    let principal = app.authenticate(&headers).await?;
     let request: SyncPushRequest = serde_json::from_slice(&bytes).map_err(|error| {
         ApiError::bad_request(format!("the body is not a SyncPushRequest: {error}"))
     })?;
@@ -150,7 +118,7 @@ pub async fn pull(
     headers: HeaderMap,
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
-    let principal = app.authenticate(&headers)?;
+    let principal = app.authenticate(&headers).await?;
     let (from, limit) = pull_from(&params)?;
     let page = read_pull(app.store.as_ref(), &principal, from, limit).await?;
     app.metrics.pull(&page);
