@@ -46,14 +46,35 @@ fn secret() -> jcselect_server::secret::JwtSecret {
     jcselect_server::secret::JwtSecret::new(SECRET.to_vec(), "bench").unwrap()
 }
 
-fn admin_token() -> String {
-    jcselect_server::auth::Tokens::new(&secret()).mint(
-        Uuid::new_v4(),
-        "bench",
-        Role::Admin,
-        &[],
-        86_400,
+/// The id of user `name` in the database at `url`, created when missing
+/// (the server honours a token only while its user exists and is active).
+async fn bench_user(url: &str, name: &str, role: Role, pens: Vec<Uuid>) -> Uuid {
+    let registry = jcselect_server::registry().unwrap();
+    let store = jcselect_server::database::open_store(url, registry)
+        .await
+        .unwrap();
+    if let Some(login) = store.login(name).await.unwrap() {
+        return login.user_id;
+    }
+    jcselect_server::users::add_user(
+        store.as_ref(),
+        registry,
+        jcselect_server::users::NewUser {
+            username: name.into(),
+            full_name: None,
+            role,
+            pens,
+            password_hash: None,
+        },
     )
+    .await
+    .unwrap()
+}
+
+/// A day-long admin token for the database at `url`.
+async fn admin_token(url: &str) -> String {
+    let admin = bench_user(url, "bench", Role::Admin, vec![]).await;
+    jcselect_server::auth::Tokens::new(&secret()).mint(admin, "bench", Role::Admin, &[], 86_400)
 }
 
 /// A database for one size: its URL and how to drop it.
@@ -229,7 +250,6 @@ async fn throughput(
     lines: &mut Vec<Line>,
     notes: &mut String,
 ) {
-    let token = admin_token();
     let voters_of = |pen: &jcselect_entities::Pen| -> Vec<Voter> {
         (0..n)
             .map(|i| voter(pen, &i.to_string(), &format!("ناخب {i}")))
@@ -239,6 +259,7 @@ async fn throughput(
         for &batch in batches {
             let database = fresh(kind, postgres).await;
             let server = server(&database.url).await;
+            let token = admin_token(&database.url).await;
             let client = transport(&server, via);
             let pen = pen("bench");
             client
@@ -391,7 +412,7 @@ async fn memory(n: usize, notes: &mut String) -> (usize, u64, u64) {
         .read_line(&mut line)
         .unwrap();
     let base = line.trim().to_owned();
-    let token = admin_token();
+    let token = admin_token(&database.url).await;
     let http = HttpTransport::new(&base, Timeouts::default()).unwrap();
     let pen = pen("memory");
     http.push(&token, &requests(std::slice::from_ref(&pen), 1)[0])
@@ -460,7 +481,7 @@ async fn election_day(
     notes: &mut String,
 ) -> (&'static str, f64) {
     let server = server(&database.url).await;
-    let admin = admin_token();
+    let admin = admin_token(&database.url).await;
     let http: Arc<HttpTransport> =
         Arc::new(HttpTransport::new(&server.base, Timeouts::default()).unwrap());
     let pen_records: Vec<_> = (0..pens).map(|p| pen(&format!("pen {p}"))).collect();
@@ -487,6 +508,14 @@ async fn election_day(
     let deadline = Instant::now() + Duration::from_secs(seconds);
     let mut tasks = Vec::new();
     let tokens = jcselect_server::auth::Tokens::new(&secret());
+    // one operator working at every pen; each worker's token names one pen
+    let operator = bench_user(
+        &database.url,
+        "op",
+        Role::Operator,
+        pen_records.iter().map(|pen| pen.id).collect(),
+    )
+    .await;
     // a worker per pen at most: one with no pen would spin on the clock
     for worker in 0..pens.min(16) {
         let http = http.clone();
@@ -500,7 +529,7 @@ async fn election_day(
             .collect();
         let operator_tokens: Vec<String> = mine
             .iter()
-            .map(|(pen, _)| tokens.mint(Uuid::new_v4(), "op", Role::Operator, &[pen.id], 86_400))
+            .map(|(pen, _)| tokens.mint(operator, "op", Role::Operator, &[pen.id], 86_400))
             .collect();
         tasks.push(tokio::spawn(async move {
             let mut cursors = vec![start; mine.len()];

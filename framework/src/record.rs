@@ -14,6 +14,11 @@ mod typed;
 
 pub(crate) use typed::RecordDeserializer;
 
+/// The longest text, in UTF-8 bytes, an indexed or unique field holds: a
+/// B-tree entry must fit a page on every store (PostgreSQL refuses entries
+/// over about 2,700 bytes), so every store refuses the same values.
+pub const MAX_INDEXED_TEXT_BYTES: usize = 2_000;
+
 fn syntax_error(entity: &'static EntityDecl, error: &serde_json::Error) -> Error {
     Error::Invalid {
         entity: entity.name,

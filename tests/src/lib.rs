@@ -2,6 +2,8 @@
 //! temporary SQLite file) reached in-process or over HTTP on 127.0.0.1, and
 //! client replicas on their own temporary SQLite files.
 
+pub mod middlebox;
+
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -18,6 +20,24 @@ use jcselect_sync::transport::{
 use jcselect_transport_http::{HttpTransport, Timeouts};
 use jcselect_transport_inproc::InProcessTransport;
 use uuid::Uuid;
+
+/// One test module per scenario `async fn name(via: Via)`, with a test
+/// over the in-process transport and one over HTTP.
+#[macro_export]
+macro_rules! over_both_transports {
+    ($($name:ident),+ $(,)?) => {$(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn in_process() {
+                super::$name($crate::Via::InProcess).await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn http() {
+                super::$name($crate::Via::Http).await;
+            }
+        }
+    )+};
+}
 
 /// How clients reach the server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,6 +84,10 @@ pub struct World {
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     /// The server's store, to inspect what it holds.
     pub server_url: String,
+    /// The fault answered in the server's place while set.
+    pub fault: middlebox::FaultSlot,
+    /// The address the server listens on (HTTP worlds).
+    pub http_address: Option<std::net::SocketAddr>,
 }
 
 /// Passwords of the users every world has.
@@ -74,6 +98,12 @@ pub const OPERATOR: (&str, &str) = ("operator", "operator-password");
 impl World {
     /// A fresh server; `pens` are given to the operator.
     pub async fn start(via: Via, operator_pens: Vec<Uuid>) -> Self {
+        Self::start_with(via, operator_pens, Overrides::default()).await
+    }
+
+    /// A fresh server with some settings given; `pens` are given to the
+    /// operator.
+    pub async fn start_with(via: Via, operator_pens: Vec<Uuid>, overrides: Overrides) -> Self {
         let dir = std::env::temp_dir().join(format!("jcselect-e2e-{}", Uuid::new_v4()));
         std::fs::create_dir_all(&dir).unwrap();
         let server_url = format!("sqlite://{}", dir.join("server.db").display());
@@ -81,7 +111,7 @@ impl World {
             Overrides {
                 listen: Some("127.0.0.1:0".into()),
                 database_url: Some(server_url.clone()),
-                ..Overrides::default()
+                ..overrides
             },
             FileSettings::default(),
         )
@@ -91,7 +121,14 @@ impl World {
             "e2e",
         )
         .unwrap();
-        let router = jcselect_server::app(&settings, &secret).await.unwrap();
+        let fault = middlebox::FaultSlot::default();
+        let router = jcselect_server::app(&settings, &secret)
+            .await
+            .unwrap()
+            .layer(axum::middleware::from_fn_with_state(
+                fault.clone(),
+                middlebox::answer_with_fault,
+            ));
         let registry = jcselect_server::registry().unwrap();
         let store = jcselect_server::database::open_store(&server_url, registry)
             .await
@@ -114,9 +151,10 @@ impl World {
             .await
             .unwrap();
         }
-        let (http_base, stop) = if via == Via::Http {
+        let (http_base, stop, http_address) = if via == Via::Http {
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-            let base = format!("http://{}", listener.local_addr().unwrap());
+            let address = listener.local_addr().unwrap();
+            let base = format!("http://{address}");
             let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
             tokio::spawn(jcselect_server::http::run(
                 listener,
@@ -125,9 +163,9 @@ impl World {
                     let _ = stopped.await;
                 },
             ));
-            (Some(base), Some(stop))
+            (Some(base), Some(stop), Some(address))
         } else {
-            (None, None)
+            (None, None, None)
         };
         World {
             dir,
@@ -136,6 +174,8 @@ impl World {
             http_base,
             stop,
             server_url,
+            fault,
+            http_address,
         }
     }
 
@@ -169,12 +209,26 @@ impl World {
         settings: SyncSettings,
     ) -> (Replica, Arc<Faulty>) {
         let transport = self.transport();
-        let as_transport: Arc<dyn Transport> = transport.clone();
-        let replica = Replica::open(&self.replica_url(name), as_transport, settings)
+        let replica = self
+            .replica_over(name, user, settings, transport.clone())
+            .await;
+        (replica, transport)
+    }
+
+    /// Opens (or reopens) a replica named `name` over `transport`, logged
+    /// in as `user`.
+    pub async fn replica_over(
+        &self,
+        name: &str,
+        user: (&str, &str),
+        settings: SyncSettings,
+        transport: Arc<dyn Transport>,
+    ) -> Replica {
+        let replica = Replica::open(&self.replica_url(name), transport, settings)
             .await
             .unwrap();
         replica.engine.login(user.0, user.1).await.unwrap();
-        (replica, transport)
+        replica
     }
 }
 

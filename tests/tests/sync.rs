@@ -16,22 +16,7 @@ use jcselect_sync::transport::Transport;
 use jcselect_sync::Syncable;
 use uuid::Uuid;
 
-macro_rules! over_both_transports {
-    ($($name:ident),+ $(,)?) => {$(
-        mod $name {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-            async fn in_process() {
-                super::$name(super::Via::InProcess).await;
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-            async fn http() {
-                super::$name(super::Via::Http).await;
-            }
-        }
-    )+};
-}
-
-over_both_transports!(
+jcselect_e2e::over_both_transports!(
     five_hundred_changes_are_pulled_in_pages_of_a_hundred,
     a_tally_line_before_its_session_waits_then_succeeds,
     soft_deletes_travel_both_ways,

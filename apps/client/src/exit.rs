@@ -152,7 +152,10 @@ mod tests {
             code: "bad_request".into(),
             message: "limit".into(),
         });
-        assert_eq!((refused.status, refused.code), (ExitStatus::Failed, "refused"));
+        assert_eq!(
+            (refused.status, refused.code),
+            (ExitStatus::Failed, "refused")
+        );
         assert_eq!(
             CliError::from(SyncError::NeedLogin("no token".into())).to_json()["error"],
             "not_logged_in"

@@ -195,7 +195,9 @@ fn absolute_database_url(url: &str) -> Result<String, String> {
     let Some(rest) = url.strip_prefix("sqlite://") else {
         return Ok(url.to_owned());
     };
-    let (path, query) = rest.split_once('?').map_or((rest, None), |(p, q)| (p, Some(q)));
+    let (path, query) = rest
+        .split_once('?')
+        .map_or((rest, None), |(p, q)| (p, Some(q)));
     if path.is_empty() || path == ":memory:" || PathBuf::from(path).is_absolute() {
         return Ok(url.to_owned());
     }
@@ -214,13 +216,14 @@ fn read_password() -> Result<String, CliError> {
     let password = if let Ok(password) = std::env::var("JCSELECT_PASSWORD") {
         password
     } else if std::io::stdin().is_terminal() {
-        rpassword::prompt_password("password: ")
-            .map_err(|error| CliError::failed("password", format!("reading the password: {error}")))?
+        rpassword::prompt_password("password: ").map_err(|error| {
+            CliError::failed("password", format!("reading the password: {error}"))
+        })?
     } else {
         let mut line = String::new();
-        std::io::stdin()
-            .read_line(&mut line)
-            .map_err(|error| CliError::failed("password", format!("reading the password: {error}")))?;
+        std::io::stdin().read_line(&mut line).map_err(|error| {
+            CliError::failed("password", format!("reading the password: {error}"))
+        })?;
         line
     };
     let password = password.trim_end_matches(['\r', '\n']).to_owned();
@@ -355,7 +358,10 @@ fn cycle_line(outcome: &CycleOutcome<'_>) -> (serde_json::Value, String) {
             let mut value = error.to_json();
             value["at"] = json!(now);
             value["next_in_seconds"] = json!(outcome.next_in_seconds);
-            (value, format!("{now}  sync failed: {}; {next}", error.message))
+            (
+                value,
+                format!("{now}  sync failed: {}; {next}", error.message),
+            )
         }
     }
 }
@@ -476,7 +482,8 @@ async fn execute(cli: Cli) -> Result<ExitStatus, CliError> {
                     "\nparked {} {} {}{}: {}",
                     entry.entity_type,
                     entry.entity_id,
-                    queued_at(entry).map_or_else(String::new, |at| format!("(queued {} ago) ", age(at, now))),
+                    queued_at(entry)
+                        .map_or_else(String::new, |at| format!("(queued {} ago) ", age(at, now))),
                     entry.change_id,
                     entry.last_error.as_deref().unwrap_or("-")
                 ));
@@ -525,7 +532,10 @@ async fn execute(cli: Cli) -> Result<ExitStatus, CliError> {
         Command::Delete { voter, yes } => {
             let actor = replica.actor().await?.ok_or_else(not_logged_in)?;
             if !actor.is_admin {
-                return Err(CliError::failed("forbidden", "only an admin may delete a voter"));
+                return Err(CliError::failed(
+                    "forbidden",
+                    "only an admin may delete a voter",
+                ));
             }
             let shown = replica.dao.voter(voter).await?;
             if !yes {

@@ -15,7 +15,7 @@ pub const LOCK_USER_AFTER: u32 = 10;
 /// may share one address behind a NAT).
 pub const LOCK_ADDRESS_AFTER: u32 = 50;
 /// The longest delay added to a failed attempt.
-const MAX_DELAY: Duration = Duration::from_secs(3);
+const MAX_DELAY: Duration = Duration::from_secs(2);
 /// Most keys remembered; the oldest are forgotten first.
 const MAX_KEYS: usize = 100_000;
 
@@ -79,7 +79,7 @@ impl LoginThrottle {
                 }
             }
             if entry.count >= SLOW_AFTER {
-                let extra = Duration::from_millis(250 * u64::from(entry.count - SLOW_AFTER + 1));
+                let extra = Duration::from_millis(100 * u64::from(entry.count - SLOW_AFTER + 1));
                 delay = delay.max(extra.min(MAX_DELAY));
             }
         }
@@ -118,7 +118,11 @@ impl LoginThrottle {
             entry.last = now;
             if entry.count >= limit {
                 entry.locked_until = Some(now + self.lockout);
-                tracing::warn!(failures = entry.count, lockout_seconds = self.lockout.as_secs(), "log-in locked out after repeated failures");
+                tracing::warn!(
+                    failures = entry.count,
+                    lockout_seconds = self.lockout.as_secs(),
+                    "log-in locked out after repeated failures"
+                );
             }
         }
     }
@@ -143,7 +147,9 @@ mod tests {
         for _ in 0..SLOW_AFTER {
             throttle.failed("amal", None);
         }
-        assert!(matches!(throttle.gate("Amal", None), Gate::Proceed(delay) if delay > Duration::ZERO));
+        assert!(
+            matches!(throttle.gate("Amal", None), Gate::Proceed(delay) if delay > Duration::ZERO)
+        );
         for _ in SLOW_AFTER..LOCK_USER_AFTER {
             throttle.failed("amal", None);
         }

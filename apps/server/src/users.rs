@@ -110,6 +110,10 @@ pub async fn active_user(
     store: &dyn ServerStore,
     username: &str,
 ) -> Result<Option<ActiveUser>, ServerError> {
+    // no store keeps a NUL in a name, so no user has one
+    if username.contains('\0') {
+        return Ok(None);
+    }
     let Some(login) = store.login(username).await? else {
         return Ok(None);
     };

@@ -23,6 +23,7 @@ macro_rules! on_every_database {
                 super::$name(super::TestDatabase::sqlite()).await;
             }
             #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            #[cfg_attr(not(postgres_tests), ignore = "JCSELECT_TEST_POSTGRES_URL is not set")]
             async fn postgres() {
                 if let Some(database) = super::TestDatabase::postgres().await {
                     super::$name(database).await;
@@ -39,6 +40,9 @@ on_every_database!(
     pen_scoping_of_push_and_pull,
     late_offline_writes_and_concurrent_writers_are_never_missed,
     login_issues_a_working_token,
+    text_no_store_keeps_is_refused_alone,
+    repeated_wrong_passwords_lock_out_for_a_while,
+    a_token_outlives_no_deactivation,
 );
 
 struct World {
@@ -66,10 +70,10 @@ async fn world(database: &TestDatabase) -> World {
         Some("op-password"),
     )
     .await;
-    let admin = Api::new(&server.base(), &token(admin_id, Role::Admin, &[]));
+    let admin = Api::new(&server.base(), &token("admin", admin_id, Role::Admin, &[]));
     let operator = Api::new(
         &server.base(),
-        &token(operator_id, Role::Operator, &[pen_a.id]),
+        &token("op", operator_id, Role::Operator, &[pen_a.id]),
     );
     let party = jcselect_store_conformance::fixture::party("حزب");
     let (status, response) = admin
@@ -555,3 +559,147 @@ async fn sqlx_sqlite(url: &str) -> sqlx::SqlitePool {
 }
 
 on_every_database!(a_server_fault_is_a_5xx_and_applies_nothing);
+
+/// A NUL character, or a name too long for a B-tree entry, makes that
+/// change `invalid` with a message on every store; the rest of the batch
+/// (the vote marks with it) is applied.
+async fn text_no_store_keeps_is_refused_alone(database: TestDatabase) {
+    let w = world(&database).await;
+    let with_nul = voter(&w.pen_a, "1", "أحمد\u{0}محمد");
+    let oversized = voter(&w.pen_a, "2", &"ب".repeat(1_500));
+    let longest = voter(&w.pen_a, "3", &"ب".repeat(1_000));
+    let mut nul_elsewhere = voter(&w.pen_a, "4", "سليم");
+    nul_elsewhere.father_name = Some("\u{0}".into());
+    let plain = voter(&w.pen_a, "5", "سليم");
+    let (status, response) = w
+        .operator
+        .push(vec![
+            update(&with_nul),
+            update(&oversized),
+            update(&longest),
+            update(&nul_elsewhere),
+            update(&plain),
+        ])
+        .await;
+    assert_eq!((status, response.processed_count), (200, 2));
+    let mut failed: Vec<_> = response
+        .failed_changes
+        .iter()
+        .map(|failed| {
+            (
+                failed.change.entity_id,
+                failed.reason,
+                failed.message.clone(),
+            )
+        })
+        .collect();
+    failed.sort_by_key(|(id, _, _)| *id);
+    let mut expected = [with_nul.id, oversized.id, nul_elsewhere.id];
+    expected.sort();
+    assert_eq!(
+        failed.iter().map(|(id, _, _)| *id).collect::<Vec<_>>(),
+        expected
+    );
+    for (_, reason, message) in &failed {
+        assert_eq!(*reason, FailureReason::Invalid);
+        assert!(
+            message.contains("NUL") || message.contains("bytes"),
+            "{message}"
+        );
+    }
+    let (changes, _) = w.admin.pull_all(None, 1000).await;
+    let stored = changes
+        .iter()
+        .find(|change| change.entity_id == longest.id)
+        .expect("the longest name is stored");
+    let data: serde_json::Value = serde_json::from_str(stored.data.get()).unwrap();
+    assert_eq!(data["full_name"], longest.full_name);
+    // a NUL in a log-in name is an ordinary refusal
+    let response = reqwest::Client::new()
+        .post(format!("{}/auth/login", w.server.base()))
+        .json(&json!({"username": "op\u{0}", "password": "op-password"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401);
+    w.server.stop().await;
+}
+
+/// Ten wrong passwords lock the name out (429 with Retry-After, even for
+/// the right password); once the lock-out (2 s in these tests) is over the
+/// right password works again.
+async fn repeated_wrong_passwords_lock_out_for_a_while(database: TestDatabase) {
+    let w = world(&database).await;
+    let http = reqwest::Client::new();
+    let login = |password: &'static str| {
+        http.post(format!("{}/auth/login", w.server.base()))
+            .json(&json!({"username": "op", "password": password}))
+            .send()
+    };
+    for _ in 0..jcselect_server::throttle::LOCK_USER_AFTER {
+        assert_eq!(login("wrong").await.unwrap().status(), 401);
+    }
+    let locked = login("op-password").await.unwrap();
+    assert_eq!(locked.status(), 429);
+    let wait: u64 = locked.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=2).contains(&wait), "{wait}");
+    let body: serde_json::Value = locked.json().await.unwrap();
+    assert_eq!(body["error"], "too_many_attempts");
+    tokio::time::sleep(std::time::Duration::from_millis(2_100)).await;
+    assert_eq!(login("op-password").await.unwrap().status(), 200);
+    w.server.stop().await;
+}
+
+/// A token stops working the moment its user is deactivated, and the
+/// pens it names count only while the user still has them.
+async fn a_token_outlives_no_deactivation(database: TestDatabase) {
+    let w = world(&database).await;
+    let (changes, _) = w.admin.pull_all(None, 1000).await;
+    let op = changes
+        .iter()
+        .find(|change| change.entity_id == w.operator_id)
+        .expect("the operator's record");
+    let mut user: serde_json::Value = serde_json::from_str(op.data.get()).unwrap();
+    user["is_active"] = json!(false);
+    user["updated_at"] = json!(jcselect_sync::Timestamp::now());
+    let change = json!({"change_id": Uuid::now_v7(), "entity_type": "User", "entity_id": w.operator_id,
+        "operation": "UPDATE", "timestamp": user["updated_at"], "data": user});
+    let response = w
+        .admin
+        .push_raw(&json!({"client_id": "admin", "changes": [change]}))
+        .await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(w.operator.pull_raw("limit=10").await.status(), 401);
+    let response = w
+        .operator
+        .push_raw(&json!({"client_id": "op", "changes": []}))
+        .await;
+    assert_eq!(response.status(), 401);
+
+    // a token naming a pen the operator does not have: nothing of it
+    let admin2 = user_with_pens(&w, &database).await;
+    let (status, response) = admin2.push(vec![update(&voter(&w.pen_b, "9", "x"))]).await;
+    assert_eq!((status, response.failed_changes.len()), (200, 1));
+    assert_eq!(response.failed_changes[0].reason, FailureReason::Forbidden);
+    w.server.stop().await;
+}
+
+/// An operator of pen A holding a token that also names pen B.
+async fn user_with_pens(w: &World, database: &TestDatabase) -> Api {
+    let id = user(
+        &database.url(),
+        "op2",
+        Role::Operator,
+        vec![w.pen_a.id],
+        None,
+    )
+    .await;
+    Api::new(
+        &w.server.base(),
+        &token("op2", id, Role::Operator, &[w.pen_a.id, w.pen_b.id]),
+    )
+}

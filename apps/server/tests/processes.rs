@@ -90,7 +90,7 @@ async fn killed_mid_push_and_restarted(database: TestDatabase) {
     let url = database.url();
     let admin = add_admin(&url);
     let server = ServerProcess::start(&url);
-    let api = Api::new(&server.base, &token(admin, Role::Admin, &[]));
+    let api = Api::new(&server.base, &token("admin", admin, Role::Admin, &[]));
     let pen = pen("A");
     assert_eq!(api.push(vec![update(&pen)]).await.0, 200);
 
@@ -167,6 +167,7 @@ async fn killed_mid_push_and_restarted_on_sqlite() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[cfg_attr(not(postgres_tests), ignore = "JCSELECT_TEST_POSTGRES_URL is not set")]
 async fn killed_mid_push_and_restarted_on_postgres() {
     if let Some(database) = TestDatabase::postgres().await {
         killed_mid_push_and_restarted(database).await;
@@ -177,6 +178,7 @@ async fn killed_mid_push_and_restarted_on_postgres() {
 /// puller on each; nothing is lost and both pullers end with the same
 /// records.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[cfg_attr(not(postgres_tests), ignore = "JCSELECT_TEST_POSTGRES_URL is not set")]
 async fn two_server_processes_share_one_postgres_database() {
     let Some(database) = TestDatabase::postgres().await else {
         return;
@@ -184,7 +186,7 @@ async fn two_server_processes_share_one_postgres_database() {
     let url = database.url();
     let admin = add_admin(&url);
     let servers = [ServerProcess::start(&url), ServerProcess::start(&url)];
-    let token = token(admin, Role::Admin, &[]);
+    let token = token("admin", admin, Role::Admin, &[]);
     let apis: Vec<Api> = servers
         .iter()
         .map(|server| Api::new(&server.base, &token))
@@ -248,7 +250,7 @@ async fn sigterm_finishes_the_push_in_flight() {
     let url = database.url();
     let admin = add_admin(&url);
     let mut server = ServerProcess::start(&url);
-    let api = Api::new(&server.base, &token(admin, Role::Admin, &[]));
+    let api = Api::new(&server.base, &token("admin", admin, Role::Admin, &[]));
     let pen = pen("A");
     assert_eq!(api.push(vec![update(&pen)]).await.0, 200);
     let voters: Vec<_> = (0..2_000)

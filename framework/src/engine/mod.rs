@@ -247,8 +247,10 @@ impl SyncEngine {
         progress: &(dyn Fn(PullProgress) + Sync),
     ) -> Result<SyncReport, SyncError> {
         let mut token = self.token(password, false).await?;
-        let mut report = SyncReport::default();
-        report.revived = self.revive_parked(self.state.clock().wall()).await?;
+        let mut report = SyncReport {
+            revived: self.revive_parked(self.state.clock().wall()).await?,
+            ..SyncReport::default()
+        };
         match self.push_all(&token, &mut report).await {
             Err(SyncError::Transport(TransportError::Unauthorized(_))) if password.is_some() => {
                 token = self.token(password, true).await?;
@@ -436,7 +438,10 @@ impl SyncEngine {
             .await?;
         }
         tx.commit().await?;
-        tracing::info!(changes = due.len(), "retrying parked changes after their rest");
+        tracing::info!(
+            changes = due.len(),
+            "retrying parked changes after their rest"
+        );
         Ok(due.len() as u64)
     }
 

@@ -10,7 +10,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use uuid::Uuid;
 
-use super::{FieldValue, Record};
+use super::{FieldValue, Record, MAX_INDEXED_TEXT_BYTES};
 use crate::decl::{EntityDecl, FieldDecl, FieldType};
 use crate::error::Error;
 
@@ -173,6 +173,31 @@ struct FieldSeed {
 }
 
 impl FieldSeed {
+    /// A text value, refused when no store could hold it the same way: a
+    /// NUL character (PostgreSQL and SQL Server text cannot), or more than
+    /// [`MAX_INDEXED_TEXT_BYTES`] in an indexed or unique field (a B-tree
+    /// entry has a size limit).
+    fn text(&self, text: String) -> Result<FieldValue, Error> {
+        let invalid = |message: String| Error::Invalid {
+            entity: self.entity.name,
+            message,
+        };
+        if text.contains('\0') {
+            return Err(invalid(format!(
+                "{} contains a NUL character (U+0000), which no store keeps",
+                self.field.name
+            )));
+        }
+        if (self.field.indexed || self.field.unique) && text.len() > MAX_INDEXED_TEXT_BYTES {
+            return Err(invalid(format!(
+                "{} is {} bytes long; at most {MAX_INDEXED_TEXT_BYTES} bytes are allowed in a searchable field",
+                self.field.name,
+                text.len()
+            )));
+        }
+        Ok(FieldValue::Text(text))
+    }
+
     fn wrong_type(&self, found: String) -> Result<FieldValue, Error> {
         Err(Error::WrongType {
             entity: self.entity.name,
@@ -254,14 +279,14 @@ impl<'de> Visitor<'de> for FieldSeed {
                 Ok(ts) => Ok(FieldValue::Timestamp(ts)),
                 Err(_) => self.wrong_type(describe_text(text)),
             },
-            FieldType::Text => Ok(FieldValue::Text(text.to_owned())),
+            FieldType::Text => self.text(text.to_owned()),
             _ => self.wrong_type(describe_text(text)),
         })
     }
 
     fn visit_string<E: serde::de::Error>(self, text: String) -> Result<Self::Value, E> {
         match self.field.ty {
-            FieldType::Text => Ok(Ok(FieldValue::Text(text))),
+            FieldType::Text => Ok(self.text(text)),
             _ => self.visit_str(&text),
         }
     }

@@ -77,4 +77,7 @@ async fn server() -> Option<(Arc<dyn ServerStore>, TempDatabase)> {
     Some((Arc::new(store), guard))
 }
 
-jcselect_store_conformance::server_suite!(server());
+jcselect_store_conformance::server_suite!(
+    server(),
+    unless mssql_tests => "JCSELECT_TEST_MSSQL_URL is not set"
+);

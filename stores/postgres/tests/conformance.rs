@@ -60,4 +60,7 @@ async fn server() -> Option<(Arc<dyn ServerStore>, TempSchema)> {
     Some((Arc::new(store), guard))
 }
 
-jcselect_store_conformance::server_suite!(server());
+jcselect_store_conformance::server_suite!(
+    server(),
+    unless postgres_tests => "JCSELECT_TEST_POSTGRES_URL is not set"
+);

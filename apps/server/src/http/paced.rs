@@ -83,7 +83,10 @@ pub async fn paced(State(pace): State<Pace>, request: Request, next: Next) -> Re
     match tokio::time::timeout(pace.work, next.run(request)).await {
         Ok(response) => response,
         Err(_) => {
-            tracing::warn!(seconds = pace.work.as_secs(), "request took too long; abandoned");
+            tracing::warn!(
+                seconds = pace.work.as_secs(),
+                "request took too long; abandoned"
+            );
             let mut response = ApiError {
                 status: StatusCode::SERVICE_UNAVAILABLE,
                 code: "busy",

@@ -103,6 +103,7 @@ pub fn settings(url: &str) -> Settings {
         listen: Some("127.0.0.1:0".into()),
         database_url: Some(url.into()),
         max_payload_size: Some(8 * 1024 * 1024),
+        login_lockout_seconds: Some(2),
         ..Overrides::default()
     };
     Settings::resolve(overrides, FileSettings::default()).unwrap()
@@ -182,9 +183,11 @@ pub async fn user(
     .unwrap()
 }
 
-/// A token signed with the tests' secret.
-pub fn token(user_id: Uuid, role: Role, pens: &[Uuid]) -> String {
-    jcselect_server::auth::Tokens::new(&secret()).mint(user_id, "tester", role, pens, 600)
+/// A token signed with the tests' secret for the user `username` (the
+/// server honours it only while that user exists, is active and holds the
+/// role and pens).
+pub fn token(username: &str, user_id: Uuid, role: Role, pens: &[Uuid]) -> String {
+    jcselect_server::auth::Tokens::new(&secret()).mint(user_id, username, role, pens, 600)
 }
 
 /// A client for one server and one token.

@@ -1,0 +1,221 @@
+//! A station on a bad link (PROTOCOL.md §5): whatever answers in the
+//! server's place — a timeout, a throttle, a captive portal, a proxy, a
+//! gateway, a redirect, a cut-off answer — nothing is parked and every
+//! change arrives once the link is good again; a slow upload completes; a
+//! change parked by the server's verdict is retried by itself after a rest.
+
+use std::sync::Arc;
+
+use jcselect_client::Replica;
+use jcselect_e2e::middlebox::{throttled_proxy, Fault};
+use jcselect_e2e::{quick_settings, Via, World, ADMIN, OPERATOR};
+use jcselect_entities::{Pen, User, Voter};
+use jcselect_server::settings::Overrides;
+use jcselect_store_conformance::fixture;
+use jcselect_sync::engine::{LocalClock, SyncError, SyncReport, SyncSettings};
+use jcselect_sync::transport::{Transport, TransportError};
+use jcselect_sync::Syncable;
+use jcselect_transport_http::{HttpTransport, Timeouts};
+
+jcselect_e2e::over_both_transports!(
+    no_middlebox_answer_parks_anything,
+    a_parked_change_is_retried_by_itself_after_its_rest,
+    a_deactivated_or_deleted_user_is_refused_at_once,
+);
+
+async fn sync(replica: &Replica) -> SyncReport {
+    replica
+        .engine
+        .sync_once(&|_| {})
+        .await
+        .expect("the cycle succeeds")
+}
+
+async fn world_with_pen(via: Via, overrides: Overrides) -> (World, Pen, Replica) {
+    let pen = fixture::pen("Pen A");
+    let world = World::start_with(via, vec![pen.id], overrides).await;
+    let (admin, _) = world.replica("admin", ADMIN, quick_settings()).await;
+    admin.dao.save(std::slice::from_ref(&pen)).await.unwrap();
+    sync(&admin).await;
+    (world, pen, admin)
+}
+
+async fn server_voters(admin: &Replica) -> usize {
+    sync(admin).await;
+    admin
+        .store
+        .find_records(Voter::DECL, &[], false)
+        .await
+        .unwrap()
+        .len()
+}
+
+async fn no_middlebox_answer_parks_anything(via: Via) {
+    let (world, pen, admin) = world_with_pen(via, Overrides::default()).await;
+    let (operator, _) = world.replica("operator", OPERATOR, quick_settings()).await;
+    sync(&operator).await;
+    for (round, fault) in Fault::ALL.into_iter().enumerate() {
+        let voter = fixture::voter(&pen, &format!("{round}"), "ناخب");
+        operator.dao.save(&[voter]).await.unwrap();
+        *world.fault.lock().unwrap() = Some(fault);
+        let error = operator
+            .engine
+            .sync_once(&|_| {})
+            .await
+            .expect_err("the middlebox answers instead of the server");
+        assert!(
+            error.is_retryable(),
+            "{fault:?} must be transient, got {error}"
+        );
+        if fault == Fault::TooMany429 {
+            assert_eq!(error.retry_after(), Some(1), "{fault:?}");
+        }
+        let outbox = operator.store.outbox_summary().await.unwrap();
+        assert_eq!(outbox.parked, 0, "{fault:?} parked a change: {error}");
+        assert_eq!(outbox.pending + outbox.retry, 1, "{fault:?}");
+
+        *world.fault.lock().unwrap() = None;
+        let report = sync(&operator).await;
+        assert_eq!(
+            (report.pushed, report.parked_total, report.unsent),
+            (1, 0, 0),
+            "{fault:?}"
+        );
+    }
+    assert_eq!(server_voters(&admin).await, Fault::ALL.len());
+}
+
+/// A vote mark pushed while the pen's record is missing on the server is
+/// parked by the server's verdict (out of retries); once an admin pushes
+/// the pen, the station recovers on its own after the rest.
+async fn a_parked_change_is_retried_by_itself_after_its_rest(via: Via) {
+    let pen = fixture::pen("Pen A");
+    let world = World::start(via, vec![pen.id]).await;
+    let (admin, _) = world.replica("admin", ADMIN, quick_settings()).await;
+    let one_try = SyncSettings {
+        sync_max_retries: 1,
+        ..quick_settings()
+    };
+    let (operator, _) = world.replica("operator", OPERATOR, one_try.clone()).await;
+    operator
+        .dao
+        .save(&[fixture::voter(&pen, "1", "ناخب")])
+        .await
+        .unwrap();
+    let report = sync(&operator).await;
+    assert_eq!((report.parked, report.parked_total), (1, 1));
+    // still parked on the next cycle, and said so
+    assert_eq!(sync(&operator).await.parked_total, 1);
+
+    admin.dao.save(std::slice::from_ref(&pen)).await.unwrap();
+    sync(&admin).await;
+
+    // the same station a rest later (its clock a little past the rest)
+    drop(operator);
+    let later = LocalClock::skewed((jcselect_sync::engine::PARKED_RETRY_SECONDS + 60) * 1_000_000);
+    let operator = world
+        .replica_over("operator", OPERATOR, one_try, world.transport())
+        .await
+        .with_clock(later);
+    let report = sync(&operator).await;
+    assert_eq!(
+        (report.revived, report.pushed, report.parked_total),
+        (1, 1, 0)
+    );
+    assert_eq!(server_voters(&admin).await, 1);
+}
+
+async fn user_record(admin: &Replica, username: &str) -> User {
+    sync(admin).await;
+    admin
+        .store
+        .find_records(
+            User::DECL,
+            &[(
+                "username",
+                jcselect_sync::record::FieldValue::Text(username.to_owned()),
+            )],
+            true,
+        )
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|record| User::from_record(&record).unwrap())
+        .next()
+        .expect("the user is on the admin's replica")
+}
+
+fn refused_as_unauthorised(result: Result<SyncReport, SyncError>) -> bool {
+    matches!(
+        result,
+        Err(SyncError::Transport(TransportError::Unauthorized(_)))
+    )
+}
+
+async fn a_deactivated_or_deleted_user_is_refused_at_once(via: Via) {
+    let (world, pen, admin) = world_with_pen(via, Overrides::default()).await;
+    let (operator, _) = world.replica("operator", OPERATOR, quick_settings()).await;
+    sync(&operator).await;
+
+    let mut user = user_record(&admin, OPERATOR.0).await;
+    user.is_active = false;
+    admin.dao.save(std::slice::from_ref(&user)).await.unwrap();
+    sync(&admin).await;
+    operator
+        .dao
+        .save(&[fixture::voter(&pen, "7", "ناخب")])
+        .await
+        .unwrap();
+    assert!(refused_as_unauthorised(
+        operator.engine.sync_once(&|_| {}).await
+    ));
+    assert_eq!(operator.store.outbox_summary().await.unwrap().parked, 0);
+
+    let mut user = user_record(&admin, OPERATOR.0).await;
+    user.is_active = true;
+    admin.dao.save(std::slice::from_ref(&user)).await.unwrap();
+    sync(&admin).await;
+    assert_eq!(sync(&operator).await.pushed, 1);
+
+    let mut user = user_record(&admin, OPERATOR.0).await;
+    user.deleted_at = Some(jcselect_sync::Timestamp::now());
+    user.deleted_by = Some(admin_id(&admin).await);
+    admin.dao.save(std::slice::from_ref(&user)).await.unwrap();
+    sync(&admin).await;
+    assert!(refused_as_unauthorised(
+        operator.engine.sync_once(&|_| {}).await
+    ));
+}
+
+async fn admin_id(admin: &Replica) -> uuid::Uuid {
+    admin.engine.state().login().await.unwrap().unwrap().user_id
+}
+
+/// A push of about 150 KB through a link of 24 KB/s takes six seconds,
+/// three times the server's request timeout: it completes, because the
+/// body keeps arriving, and nothing is parked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_slow_upload_completes() {
+    let (world, pen, admin) = world_with_pen(
+        Via::Http,
+        Overrides {
+            request_timeout_seconds: Some(2),
+            ..Overrides::default()
+        },
+    )
+    .await;
+    let slow_link = throttled_proxy(world.http_address.unwrap(), 24 * 1024).await;
+    let transport: Arc<dyn Transport> =
+        Arc::new(HttpTransport::new(&slow_link, Timeouts::default()).unwrap());
+    let operator = world
+        .replica_over("slow", OPERATOR, quick_settings(), transport)
+        .await;
+    let long_name = "ناخب من بلدة بعيدة ".repeat(12);
+    let voters: Vec<Voter> = (0..300)
+        .map(|n| fixture::voter(&pen, &n.to_string(), &long_name))
+        .collect();
+    operator.dao.save(&voters).await.unwrap();
+    let report = sync(&operator).await;
+    assert_eq!((report.pushed, report.parked_total), (300, 0));
+    assert_eq!(server_voters(&admin).await, 300);
+}
