@@ -8,7 +8,8 @@ use serde::de::DeserializeOwned;
 use crate::pull::PullFrom;
 use crate::timestamp::Timestamp;
 use crate::wire::{
-    ErrorBody, LoginRequest, LoginResponse, SyncPullResponse, SyncPushRequest, SyncPushResponse,
+    ErrorBody, LoginRequest, LoginResponse, RefreshRequest, SyncPullResponse, SyncPushRequest,
+    SyncPushResponse,
 };
 
 /// An HTTP-shaped request.
@@ -210,6 +211,9 @@ fn decode<T: DeserializeOwned>(response: &ExchangeResponse) -> Result<T, Transpo
 pub trait Transport: Send + Sync {
     /// `POST /auth/login`.
     async fn login(&self, username: &str, password: &str) -> Result<LoginResponse, TransportError>;
+    /// `POST /auth/refresh`: a new access token (and the next refresh
+    /// token) without the password.
+    async fn refresh(&self, refresh_token: &str) -> Result<LoginResponse, TransportError>;
     /// `POST /sync/push`; a 409 is a normal answer (some changes wait).
     async fn push(
         &self,
@@ -237,6 +241,26 @@ impl<E: Exchange + ?Sized> Transport for E {
             .exchange(ExchangeRequest {
                 method: "POST",
                 path: "/auth/login".into(),
+                token: None,
+                body: Some(body),
+            })
+            .await
+            .map_err(|error| TransportError::Network(error.0))?;
+        match response.status {
+            200 => decode(&response),
+            _ => Err(classify(&response)),
+        }
+    }
+
+    async fn refresh(&self, refresh_token: &str) -> Result<LoginResponse, TransportError> {
+        let body = serde_json::to_vec(&RefreshRequest {
+            refresh_token: refresh_token.to_owned(),
+        })
+        .expect("a refresh request serialises");
+        let response = self
+            .exchange(ExchangeRequest {
+                method: "POST",
+                path: "/auth/refresh".into(),
                 token: None,
                 body: Some(body),
             })

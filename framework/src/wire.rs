@@ -254,6 +254,28 @@ pub struct LoginResponse {
     pub user_id: Uuid,
     /// `admin` or `operator`.
     pub role: String,
+    /// A token for `POST /auth/refresh`: a new access token without the
+    /// password, once (each use returns a new one). Absent from servers
+    /// that do not offer it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
+    /// Seconds until the refresh token expires: when the session ends.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refresh_expires_in: Option<u64>,
+}
+
+/// `POST /auth/refresh` body.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct RefreshRequest {
+    /// The refresh token of the last log-in or refresh.
+    pub refresh_token: String,
+}
+
+impl std::fmt::Debug for RefreshRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RefreshRequest").finish_non_exhaustive()
+    }
 }
 
 impl std::fmt::Debug for LoginResponse {

@@ -13,7 +13,7 @@ use jcselect_entities::{Pen, User, Voter};
 use jcselect_server::settings::Overrides;
 use jcselect_store_conformance::fixture;
 use jcselect_sync::engine::{LocalClock, SyncError, SyncReport, SyncSettings};
-use jcselect_sync::transport::{Transport, TransportError};
+use jcselect_sync::transport::Transport;
 use jcselect_sync::Syncable;
 use jcselect_transport_http::{HttpTransport, Timeouts};
 
@@ -145,11 +145,10 @@ async fn user_record(admin: &Replica, username: &str) -> User {
         .expect("the user is on the admin's replica")
 }
 
+/// Refused: the token and the refresh both, so the station is told to
+/// log in (nothing parked).
 fn refused_as_unauthorised(result: Result<SyncReport, SyncError>) -> bool {
-    matches!(
-        result,
-        Err(SyncError::Transport(TransportError::Unauthorized(_)))
-    )
+    matches!(result, Err(SyncError::NeedLogin(_)))
 }
 
 async fn a_deactivated_or_deleted_user_is_refused_at_once(via: Via) {

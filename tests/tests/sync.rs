@@ -462,45 +462,83 @@ async fn save_and_sync_with_password(
         .unwrap()
 }
 
-/// An expired or refused token is renewed by logging in again when the
-/// password is at hand; without it the cycle says to log in.
+/// An expired or refused token is renewed with the session's refresh
+/// token (rotated: the old one stops working), or by logging in again when
+/// the password is at hand; with neither the cycle says to log in.
 async fn expired_and_refused_tokens_are_renewed(via: Via) {
     let (world, pen, _) = world_with_pen(via).await;
-    let (operator, _) = world.replica("operator", OPERATOR, quick_settings()).await;
+    let (operator, transport) = world.replica("operator", OPERATOR, quick_settings()).await;
     let state = operator.engine.state();
     let login = state.login().await.unwrap().unwrap();
-    let past = jcselect_sync::Timestamp::now().plus_micros(-1_000_000);
+    let first_refresh = state
+        .refresh_token()
+        .await
+        .unwrap()
+        .expect("a refresh token");
+    let ends = state.session_ends_at().await.unwrap().unwrap();
+    assert!(
+        ends > login.expires_at,
+        "the session outlives the access token"
+    );
+    let expire = |token: &'static str| {
+        state.save_login(
+            &login.username,
+            token,
+            jcselect_sync::Timestamp::now().plus_micros(-1_000_000),
+            login.user_id,
+            &login.role,
+        )
+    };
+
+    // expired: renewed without the password
     state
         .save_login(
             &login.username,
             &login.token,
-            past,
+            jcselect_sync::Timestamp::now().plus_micros(-1_000_000),
             login.user_id,
             &login.role,
         )
         .await
         .unwrap();
-    let error = operator.engine.sync_once(&|_| {}).await.unwrap_err();
-    assert!(
-        matches!(error, jcselect_sync::engine::SyncError::NeedLogin(_)),
-        "{error}"
-    );
-    let report = save_and_sync_with_password(&operator, &pen, "1", "after re-login").await;
-    assert_eq!(report.pushed, 1);
+    operator
+        .dao
+        .save(&[fixture::voter(&pen, "1", "after refresh")])
+        .await
+        .unwrap();
+    assert_eq!(sync(&operator).await.pushed, 1);
+    let renewed = state.login().await.unwrap().unwrap();
+    assert!(renewed.expires_at > jcselect_sync::Timestamp::now());
+    assert_ne!(state.refresh_token().await.unwrap().unwrap(), first_refresh);
+    // the used refresh token is spent
+    assert!(matches!(
+        transport.refresh(&first_refresh).await,
+        Err(jcselect_sync::transport::TransportError::Unauthorized(_))
+    ));
 
-    // a token the server refuses (not expired by our clock)
-    let future = jcselect_sync::Timestamp::now().plus_micros(3_600_000_000);
+    // a token the server refuses (not expired by our clock): renewed too
     state
         .save_login(
             &login.username,
             "not.a.token",
-            future,
+            jcselect_sync::Timestamp::now().plus_micros(3_600_000_000),
             login.user_id,
             &login.role,
         )
         .await
         .unwrap();
     let report = save_and_sync_with_password(&operator, &pen, "2", "refused token").await;
+    assert_eq!(report.pushed, 1);
+
+    // no session left: the password, or a clear "log in"
+    state.save_session(None).await.unwrap();
+    expire("expired").await.unwrap();
+    let error = operator.engine.sync_once(&|_| {}).await.unwrap_err();
+    assert!(
+        matches!(error, jcselect_sync::engine::SyncError::NeedLogin(_)),
+        "{error}"
+    );
+    let report = save_and_sync_with_password(&operator, &pen, "3", "after re-login").await;
     assert_eq!(report.pushed, 1);
 }
 

@@ -395,19 +395,16 @@ async fn execute(cli: Cli) -> Result<ExitStatus, CliError> {
         Command::Login { username } => {
             let password = read_password()?;
             replica.engine.login(&username, &password).await?;
-            let login = replica
-                .engine
-                .state()
-                .login()
-                .await?
-                .expect("just logged in");
+            let state = replica.engine.state();
+            let login = state.login().await?.expect("just logged in");
+            let session_ends = state.session_ends_at().await?.unwrap_or(login.expires_at);
             print(
                 json_mode,
                 json!({"username": login.username, "user_id": login.user_id, "role": login.role,
-                    "expires_at": login.expires_at, "server": server}),
+                    "expires_at": login.expires_at, "session_ends_at": session_ends, "server": server}),
                 format!(
-                    "logged in to {server} as {} ({}), session valid until {}",
-                    login.username, login.role, login.expires_at
+                    "logged in to {server} as {} ({}); the session lasts until {session_ends} without the password",
+                    login.username, login.role
                 ),
             );
         }
@@ -458,6 +455,7 @@ async fn execute(cli: Cli) -> Result<ExitStatus, CliError> {
             let last_sync = state.last_sync().await?;
             let clock = state.hybrid_clock().await?;
             let login = state.login().await?;
+            let session_ends = state.session_ends_at().await?;
             let now = Timestamp::now();
             let parked_json: Vec<_> = parked
                 .iter()
@@ -469,7 +467,12 @@ async fn execute(cli: Cli) -> Result<ExitStatus, CliError> {
                 "database {database}\nserver {server}\nlogged in: {}\noutbox: {} pending, {} waiting to retry, {} parked\nlast successful sync: {}\nclock offset: {:.3} s",
                 login.as_ref().map_or_else(
                     || "no".into(),
-                    |login| format!("{} ({}), session ends {}", login.username, login.role, login.expires_at)
+                    |login| format!(
+                        "{} ({}), session ends {} (access token renewed by itself until then)",
+                        login.username,
+                        login.role,
+                        session_ends.unwrap_or(login.expires_at)
+                    )
                 ),
                 summary.pending,
                 summary.retry,
@@ -493,7 +496,7 @@ async fn execute(cli: Cli) -> Result<ExitStatus, CliError> {
                 json!({"database": database, "server": server, "pending": summary.pending, "retry": summary.retry,
                     "parked": summary.parked, "parked_changes": parked_json, "last_sync": last_sync,
                     "clock_offset_micros": clock.offset_micros(),
-                    "session_ends_at": login.as_ref().map(|login| login.expires_at),
+                    "session_ends_at": session_ends,
                     "logged_in_as": login.map(|login| login.username)}),
                 text,
             );

@@ -51,10 +51,16 @@ impl Cli {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn the_commands_drive_a_replica_end_to_end() {
-    let dir = std::env::temp_dir().join(format!("jcselect-cli-{}", Uuid::new_v4()));
-    std::fs::create_dir_all(&dir).unwrap();
+/// A server on 127.0.0.1 over a SQLite file in `dir`, with an admin
+/// whose password is `password`; its URL, store and token signer.
+async fn start_server(
+    dir: &std::path::Path,
+    password: &str,
+) -> (
+    String,
+    std::sync::Arc<dyn jcselect_sync::store::ServerStore>,
+    jcselect_server::auth::Tokens,
+) {
     let server_url = format!("sqlite://{}", dir.join("server.db").display());
     let settings = Settings::resolve(
         Overrides {
@@ -78,8 +84,6 @@ async fn the_commands_drive_a_replica_end_to_end() {
         router,
         std::future::pending(),
     ));
-
-    // the server side: an admin, a pen and a voter
     let registry = jcselect_server::registry().unwrap();
     let store = jcselect_server::database::open_store(&server_url, registry)
         .await
@@ -92,14 +96,26 @@ async fn the_commands_drive_a_replica_end_to_end() {
             full_name: None,
             role: Role::Admin,
             pens: vec![],
-            password_hash: Some(jcselect_server::auth::hash_password("pw")),
+            password_hash: Some(jcselect_server::auth::hash_password(password)),
         },
     )
     .await
     .unwrap();
+    (base, store, jcselect_server::auth::Tokens::new(&secret))
+}
+
+fn temp_dir() -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("jcselect-cli-{}", Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_commands_drive_a_replica_end_to_end() {
+    let dir = temp_dir();
+    let (base, store, admin) = start_server(&dir, "pw").await;
     let pen = fixture::pen("P");
     let voter = fixture::voter(&pen, "1234", "أحمد الخطيب");
-    let admin = jcselect_server::auth::Tokens::new(&secret);
     let login = store.login("admin").await.unwrap().unwrap();
     let token = admin.mint(login.user_id, "admin", Role::Admin, &[], 600);
     let response = reqwest_push(
@@ -193,4 +209,227 @@ async fn reqwest_push(
         .await
         .unwrap();
     serde_json::to_value(answer).unwrap()
+}
+
+/// Exit statuses a script can act on, with `--json` errors on standard
+/// output: 5 before any log-in, 4 when the server cannot be reached
+/// (nothing lost), 3 while a change is parked (listed by `status` with its
+/// reason and age), 0 once nothing is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn exit_statuses_and_json_errors_tell_what_happened() {
+    let dir = temp_dir();
+    let (base, _store, _) = start_server(&dir, "pw").await;
+    let cli = Cli {
+        database: format!("sqlite://{}", dir.join("pen.db").display()),
+        server: base.clone(),
+    };
+    let not_logged_in = cli.run(&["--json", "sync"], "");
+    assert_eq!(not_logged_in.status.code(), Some(5));
+    let error: Value = serde_json::from_slice(&not_logged_in.stdout).unwrap();
+    assert_eq!(error["error"], "not_logged_in");
+    assert!(error["message"].as_str().unwrap().contains("login"));
+
+    assert!(cli
+        .run(&["login", "--username", "admin"], "pw\n")
+        .status
+        .success());
+    // a tally line whose session the server has never seen: it waits, then
+    // (one retry allowed) is parked by the server's verdict
+    let pen = fixture::pen("P");
+    let operator = fixture::user("op", jcselect_entities::Role::Operator);
+    let party = fixture::party("حزب");
+    let session = fixture::session(&pen, &operator);
+    let line = fixture::line(&session, &party, 3);
+    seed_replica(&cli.database, &[&line]).await;
+    let parked = Command::new(CLIENT)
+        .args([
+            "--database",
+            &cli.database,
+            "--server",
+            &base,
+            "--json",
+            "sync",
+        ])
+        .env("JCSELECT_SYNC_MAX_RETRIES", "1")
+        .output()
+        .unwrap();
+    assert_eq!(parked.status.code(), Some(3), "{parked:?}");
+    let report: Value = serde_json::from_slice(&parked.stdout).unwrap();
+    assert_eq!(report["parked"], 1);
+    let text = cli.run(&["sync"], "");
+    assert_eq!(text.status.code(), Some(3));
+    let line_out = String::from_utf8_lossy(&text.stdout);
+    assert!(line_out.contains("parked 1"), "{line_out}");
+    let status = cli.run(&["status"], "");
+    let status = String::from_utf8_lossy(&status.stdout);
+    assert!(
+        status.contains("parked TallyLine")
+            && status.contains("queued")
+            && status.contains("missing parent")
+            && status.contains(&session.id.to_string()),
+        "{status}"
+    );
+    let listed = cli.json(&["status"]);
+    assert_eq!(listed["parked_changes"][0]["entity_type"], "TallyLine");
+    assert!(listed["parked_changes"][0]["queued_at"].is_string());
+
+    // the server gone: exit 4, and the change is still there
+    let gone = Command::new(CLIENT)
+        .args([
+            "--database",
+            &cli.database,
+            "--server",
+            "http://127.0.0.1:9",
+            "--json",
+            "sync",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(gone.status.code(), Some(4));
+    let error: Value = serde_json::from_slice(&gone.stdout).unwrap();
+    assert_eq!(error["error"], "unreachable");
+    assert_eq!(cli.json(&["status"])["parked"], 1);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// Queues records on a replica file as the data API would.
+async fn seed_replica(database: &str, records: &[&jcselect_entities::TallyLine]) {
+    let transport = std::sync::Arc::new(
+        jcselect_transport_http::HttpTransport::new("http://127.0.0.1:9", Default::default())
+            .unwrap(),
+    );
+    let replica = jcselect_client::Replica::open(database, transport, Default::default())
+        .await
+        .unwrap();
+    let lines: Vec<_> = records.iter().map(|line| (*line).clone()).collect();
+    replica.dao.save(&lines).await.unwrap();
+}
+
+/// The client remembers the server it logged in to; a reader that goes
+/// away (`| head`) ends it quietly, never with a panic.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_server_is_remembered_and_a_closed_pipe_is_no_panic() {
+    let dir = temp_dir();
+    let (base, _store, _) = start_server(&dir, "pw").await;
+    let database = format!("sqlite://{}", dir.join("pen.db").display());
+    let cli = Cli {
+        database: database.clone(),
+        server: base.clone(),
+    };
+    assert!(cli
+        .run(&["login", "--username", "admin"], "pw\n")
+        .status
+        .success());
+    let without_server = Command::new(CLIENT)
+        .args(["--database", &database, "--json", "status"])
+        .env_remove("JCSELECT_SYNC_API_URL")
+        .output()
+        .unwrap();
+    let status: Value = serde_json::from_slice(&without_server.stdout).unwrap();
+    assert_eq!(status["server"], base);
+    assert!(status["session_ends_at"].is_string());
+
+    for _ in 0..5 {
+        let mut child = Command::new(CLIENT)
+            .args(["--database", &database, "--server", &base, "status"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take());
+        let output = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_ne!(output.status.code(), Some(101), "{stderr}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+    }
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// A relative database path is resolved once and shown by `status`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_relative_database_path_is_shown_absolute() {
+    let dir = temp_dir();
+    let output = Command::new(CLIENT)
+        .current_dir(&dir)
+        .args(["--database", "sqlite://station.db", "--json", "status"])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let status: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let shown = status["database"].as_str().unwrap();
+    assert_eq!(
+        shown,
+        format!("sqlite://{}", dir.join("station.db").display())
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(dir.join("station.db"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o077, 0, "the station file is its owner's only");
+    }
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// At a terminal, `login` asks for the password without echoing it and
+/// finishes on Enter (standard input stays open). Needs `script` from
+/// util-linux for a pseudo-terminal.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn login_at_a_terminal_does_not_echo_the_password() {
+    use std::io::{Read, Write};
+    if Command::new("script").arg("--version").output().is_err() {
+        eprintln!("SKIPPED: `script` (util-linux) is not installed: no pseudo-terminal");
+        return;
+    }
+    let dir = temp_dir();
+    let secret = "s3cret-كلمة";
+    let (base, _store, _) = start_server(&dir, secret).await;
+    let database = format!("sqlite://{}", dir.join("pen.db").display());
+    let command = format!("{CLIENT} --database {database} --server {base} login --username admin");
+    let mut child = Command::new("script")
+        .args(["-qfec", &command, "/dev/null"])
+        .env_remove("JCSELECT_PASSWORD")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let (seen_tx, seen_rx) = std::sync::mpsc::channel::<Vec<u8>>();
+    std::thread::spawn(move || {
+        let mut buffer = [0u8; 1024];
+        while let Ok(read) = stdout.read(&mut buffer) {
+            if read == 0 || seen_tx.send(buffer[..read].to_vec()).is_err() {
+                break;
+            }
+        }
+    });
+    let mut seen = Vec::new();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let mut stdin = child.stdin.take().unwrap();
+    let mut typed = false;
+    while std::time::Instant::now() < deadline {
+        if let Ok(piece) = seen_rx.recv_timeout(std::time::Duration::from_millis(100)) {
+            seen.extend(piece);
+        }
+        let text = String::from_utf8_lossy(&seen).to_string();
+        if !typed && text.contains("password:") {
+            stdin.write_all(format!("{secret}\r").as_bytes()).unwrap();
+            stdin.flush().unwrap();
+            typed = true;
+        }
+        if text.contains("logged in") {
+            break;
+        }
+    }
+    let text = String::from_utf8_lossy(&seen).to_string();
+    assert!(
+        text.contains("logged in"),
+        "login did not finish on Enter: {text:?}"
+    );
+    assert!(!text.contains(secret), "the password was echoed: {text:?}");
+    drop(stdin);
+    let _ = child.wait();
+    let _ = std::fs::remove_dir_all(dir);
 }

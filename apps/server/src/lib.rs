@@ -47,6 +47,7 @@ pub async fn app(
         registry,
         tokens: auth::Tokens::new(secret),
         token_ttl_seconds: settings.token_ttl_seconds,
+        refresh_ttl_seconds: settings.refresh_ttl_seconds,
         max_payload_size: settings.max_payload_size,
         max_clock_skew_seconds: settings.max_clock_skew_seconds,
         metrics: Arc::new(metrics::Metrics::default()),

@@ -75,6 +75,11 @@ struct ServeArgs {
     /// an address (50) out, seconds (1–86400). [default: 900]
     #[arg(long, env = "JCSELECT_LOGIN_LOCKOUT_SECONDS")]
     login_lockout_seconds: Option<u64>,
+    /// How long a log-in's session lasts without the password: clients
+    /// renew their token with a refresh token until then, seconds
+    /// (3600–2592000). [default: 259200, three days]
+    #[arg(long, env = "JCSELECT_REFRESH_TTL_SECONDS")]
+    refresh_ttl_seconds: Option<u64>,
 }
 
 #[derive(Subcommand)]
@@ -157,6 +162,7 @@ async fn serve(args: ServeArgs) -> Result<(), ServerError> {
         request_timeout_seconds: args.request_timeout_seconds,
         max_clock_skew_seconds: args.max_clock_skew_seconds,
         login_lockout_seconds: args.login_lockout_seconds,
+        refresh_ttl_seconds: args.refresh_ttl_seconds,
     };
     let settings = Settings::resolve(overrides, args.common.file()?)?;
     let secret = jwt_secret(&settings.database_url)?;

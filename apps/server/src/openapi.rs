@@ -2,7 +2,8 @@
 //! the same wire types the handlers use.
 
 use jcselect_sync::wire::{
-    ErrorBody, LoginRequest, LoginResponse, SyncPullResponse, SyncPushRequest, SyncPushResponse,
+    ErrorBody, LoginRequest, LoginResponse, RefreshRequest, SyncPullResponse, SyncPushRequest,
+    SyncPushResponse,
 };
 use schemars::generate::SchemaSettings;
 use schemars::JsonSchema;
@@ -25,6 +26,7 @@ pub fn document() -> Value {
     let pull_response = schema(of::<SyncPullResponse>);
     let login_request = schema(of::<LoginRequest>);
     let login_response = schema(of::<LoginResponse>);
+    let refresh_request = schema(of::<RefreshRequest>);
     let error = schema(of::<ErrorBody>);
     let error_body = |description: &str| body(&error, description);
     let bearer = json!([{ "bearer": [] }]);
@@ -68,8 +70,17 @@ pub fn document() -> Value {
                 "summary": "Exchange a user name and password for a token",
                 "requestBody": { "required": true, "content": { "application/json": { "schema": login_request } } },
                 "responses": {
-                    "200": body(&login_response, "a bearer token"),
+                    "200": body(&login_response, "a bearer token and a refresh token"),
                     "401": error_body("unknown user, wrong password, or user not active"),
+                    "429": error_body("too many failed log-ins for this user name or address; see Retry-After"),
+                }
+            }},
+            "/auth/refresh": { "post": {
+                "summary": "Exchange a refresh token for a new bearer token and a new refresh token (the old one stops working)",
+                "requestBody": { "required": true, "content": { "application/json": { "schema": refresh_request } } },
+                "responses": {
+                    "200": body(&login_response, "a bearer token and the next refresh token"),
+                    "401": error_body("unknown, already used or expired refresh token, or user not active"),
                 }
             }},
             "/health": { "get": {

@@ -31,6 +31,8 @@ pub struct FileSettings {
     pub max_clock_skew_seconds: Option<u64>,
     /// `login_lockout_seconds = 900`
     pub login_lockout_seconds: Option<u64>,
+    /// `refresh_ttl_seconds = 259200`
+    pub refresh_ttl_seconds: Option<u64>,
 }
 
 impl FileSettings {
@@ -63,6 +65,9 @@ pub struct Settings {
     /// How long repeated failed log-ins lock a user name or address out,
     /// seconds.
     pub login_lockout_seconds: u64,
+    /// How long a log-in's session lasts without the password (refresh
+    /// tokens), seconds.
+    pub refresh_ttl_seconds: u64,
 }
 
 /// A numeric setting's name, default and bounds.
@@ -121,6 +126,13 @@ const LOGIN_LOCKOUT: Bounded = Bounded {
     max: 86_400,
 };
 
+const REFRESH_TTL: Bounded = Bounded {
+    name: "refresh_ttl_seconds",
+    default: 259_200,
+    min: 3_600,
+    max: 2_592_000,
+};
+
 /// Values given on the command line or in the environment (`None`: not
 /// given there).
 #[derive(Debug, Default, Clone)]
@@ -139,6 +151,8 @@ pub struct Overrides {
     pub max_clock_skew_seconds: Option<u64>,
     /// `--login-lockout-seconds` / `JCSELECT_LOGIN_LOCKOUT_SECONDS`
     pub login_lockout_seconds: Option<u64>,
+    /// `--refresh-ttl-seconds` / `JCSELECT_REFRESH_TTL_SECONDS`
+    pub refresh_ttl_seconds: Option<u64>,
 }
 
 impl Settings {
@@ -175,6 +189,8 @@ impl Settings {
                     .login_lockout_seconds
                     .or(file.login_lockout_seconds),
             )?,
+            refresh_ttl_seconds: REFRESH_TTL
+                .pick(overrides.refresh_ttl_seconds.or(file.refresh_ttl_seconds))?,
         })
     }
 }

@@ -186,22 +186,13 @@ impl SyncEngine {
         &self.settings
     }
 
-    /// Logs in with a password and keeps the token (and the password, in
-    /// memory only, is not kept: pass it again to [`Self::sync_once_with`]).
+    /// Logs in with a password and keeps the token, the session's refresh
+    /// token and the server (the password itself is never kept: pass it
+    /// again to [`Self::sync_once_with`] if the session ends).
     pub async fn login(&self, username: &str, password: &str) -> Result<(), SyncError> {
         let sent = self.state.clock().wall();
         let answer = self.transport.login(username, password).await?;
-        let expires_at =
-            sent.plus_micros(i64::try_from(answer.expires_in).unwrap_or(0) * 1_000_000);
-        self.state
-            .save_login(
-                username,
-                &answer.access_token,
-                expires_at,
-                answer.user_id,
-                &answer.role,
-            )
-            .await?;
+        self.keep(username, &answer, sent).await?;
         self.state
             .save_server_url(&self.settings.sync_api_url)
             .await?;
@@ -209,23 +200,65 @@ impl SyncEngine {
         Ok(())
     }
 
-    /// A usable token: the stored one while it is valid, else a new log-in
-    /// with `password` if given.
-    async fn token(&self, password: Option<&str>, force_login: bool) -> Result<String, SyncError> {
-        let login = self.state.login().await?;
+    /// Stores what a log-in or refresh answered.
+    async fn keep(
+        &self,
+        username: &str,
+        answer: &crate::wire::LoginResponse,
+        sent: Timestamp,
+    ) -> Result<(), SyncError> {
+        let seconds = |value: u64| i64::try_from(value).unwrap_or(0) * 1_000_000;
+        self.state
+            .save_login(
+                username,
+                &answer.access_token,
+                sent.plus_micros(seconds(answer.expires_in)),
+                answer.user_id,
+                &answer.role,
+            )
+            .await?;
+        let session = answer.refresh_token.as_deref().map(|token| {
+            (
+                token,
+                sent.plus_micros(seconds(answer.refresh_expires_in.unwrap_or(0))),
+            )
+        });
+        self.state.save_session(session).await?;
+        Ok(())
+    }
+
+    /// A usable token: the stored one while it is valid for another
+    /// minute (and `renew` is false), else one renewed with the session's
+    /// refresh token, else a new log-in with `password` if given.
+    async fn token(&self, password: Option<&str>, renew: bool) -> Result<String, SyncError> {
+        let Some(login) = self.state.login().await? else {
+            return Err(SyncError::NeedLogin("not logged in".into()));
+        };
         let now = self.state.clock().wall();
-        if let Some(login) = &login {
-            if !force_login && login.expires_at > now.plus_micros(60 * 1_000_000) {
-                return Ok(login.token.clone());
+        if !renew && login.expires_at > now.plus_micros(60 * 1_000_000) {
+            return Ok(login.token);
+        }
+        if let Some(refresh) = self.state.refresh_token().await? {
+            match self.transport.refresh(&refresh).await {
+                Ok(answer) => {
+                    self.keep(&login.username, &answer, now).await?;
+                    tracing::info!(username = %login.username, "access token renewed");
+                    return Ok(answer.access_token);
+                }
+                Err(TransportError::Unauthorized(message)) => {
+                    tracing::warn!(%message, "the session could not be renewed");
+                }
+                Err(other) => return Err(other.into()),
             }
         }
-        match (login, password) {
-            (Some(login), Some(password)) => {
+        match password {
+            Some(password) => {
                 self.login(&login.username, password).await?;
                 Ok(self.state.login().await?.expect("just logged in").token)
             }
-            _ => Err(SyncError::NeedLogin(
-                "the token is missing or expired; log in again".into(),
+            None => Err(SyncError::NeedLogin(
+                "the session has ended (token expired or refused, no refresh possible); log in again"
+                    .into(),
             )),
         }
     }
@@ -251,14 +284,21 @@ impl SyncEngine {
             revived: self.revive_parked(self.state.clock().wall()).await?,
             ..SyncReport::default()
         };
+        // a refused token is renewed once (refresh token, else password)
         match self.push_all(&token, &mut report).await {
-            Err(SyncError::Transport(TransportError::Unauthorized(_))) if password.is_some() => {
+            Err(SyncError::Transport(TransportError::Unauthorized(_))) => {
                 token = self.token(password, true).await?;
                 self.push_all(&token, &mut report).await?;
             }
             other => other?,
         }
-        self.pull_pages(&token, &mut report, progress).await?;
+        match self.pull_pages(&token, &mut report, progress).await {
+            Err(SyncError::Transport(TransportError::Unauthorized(_))) => {
+                token = self.token(password, true).await?;
+                self.pull_pages(&token, &mut report, progress).await?;
+            }
+            other => other?,
+        }
         self.state.save_last_sync(self.state.clock().wall()).await?;
         let outbox = self.store.outbox_summary().await?;
         report.parked_total = outbox.parked;

@@ -22,6 +22,8 @@ const LOGIN_EXPIRES: &str = "login_expires_at";
 const LOGIN_USER_ID: &str = "login_user_id";
 const LOGIN_ROLE: &str = "login_role";
 const SERVER_URL: &str = "server_url";
+const SESSION_REFRESH: &str = "session_refresh_token";
+const SESSION_ENDS: &str = "session_ends_at";
 
 /// The local wall clock (a function, so tests can make it wrong).
 #[derive(Clone)]
@@ -166,6 +168,42 @@ impl ClientState {
             (LOGIN_ROLE, role.to_owned()),
         ])
         .await
+    }
+
+    /// The refresh token of the session, if the server gave one.
+    pub async fn refresh_token(&self) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .get(SESSION_REFRESH)
+            .await?
+            .filter(|token| !token.is_empty()))
+    }
+
+    /// When the session ends without the password: the refresh token's
+    /// expiry, else the access token's.
+    pub async fn session_ends_at(&self) -> Result<Option<Timestamp>, StoreError> {
+        let refresh_ends = self
+            .get(SESSION_ENDS)
+            .await?
+            .and_then(|text| text.parse().ok());
+        Ok(match (refresh_ends, self.refresh_token().await?) {
+            (Some(ends), Some(_)) => Some(ends),
+            _ => self.login().await?.map(|login| login.expires_at),
+        })
+    }
+
+    /// Keeps the session's refresh token and when it ends (`None` forgets
+    /// it).
+    pub async fn save_session(&self, refresh: Option<(&str, Timestamp)>) -> Result<(), StoreError> {
+        match refresh {
+            Some((token, ends)) => {
+                self.set(&[
+                    (SESSION_REFRESH, token.to_owned()),
+                    (SESSION_ENDS, ends.to_string()),
+                ])
+                .await
+            }
+            None => self.set(&[(SESSION_REFRESH, String::new())]).await,
+        }
     }
 
     /// The server this replica last logged in to.

@@ -41,5 +41,6 @@ pub trait RecordTransaction: Send {
 pub use client::{ClientStore, ClientTransaction, OutboxEntry, OutboxState, OutboxSummary};
 pub use error::StoreError;
 pub use server::{
-    LogEntry, LogPosition, LogQuery, Login, PushTransaction, SeenOutcome, ServerStore,
+    LogEntry, LogPosition, LogQuery, Login, PushTransaction, RefreshSession, SeenOutcome,
+    ServerStore,
 };

@@ -74,6 +74,32 @@ impl std::fmt::Debug for Login {
     }
 }
 
+/// A refresh session (server-only, never synced): the holder of the
+/// refresh token whose hash is `token_hash` may get a new access token for
+/// `username` until `expires_at`, once (the token is rotated on use).
+#[derive(Clone, PartialEq, Eq)]
+pub struct RefreshSession {
+    /// The SHA-256 of the refresh token, hex (the token itself is never
+    /// stored).
+    pub token_hash: String,
+    /// The user name it was given to.
+    pub username: String,
+    /// The user's id.
+    pub user_id: Uuid,
+    /// When it stops working.
+    pub expires_at: Timestamp,
+}
+
+impl std::fmt::Debug for RefreshSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RefreshSession")
+            .field("username", &self.username)
+            .field("user_id", &self.user_id)
+            .field("expires_at", &self.expires_at)
+            .finish_non_exhaustive()
+    }
+}
+
 /// How a change already sorted was answered, kept for idempotent replays.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum SeenOutcome {
@@ -156,6 +182,15 @@ pub trait ServerStore: Send + Sync {
 
     /// The log-in of a user name, if any.
     async fn login(&self, username: &str) -> Result<Option<Login>, StoreError>;
+
+    /// Keeps a refresh session (and forgets those expired before
+    /// `session.expires_at`'s issuing, i.e. any already past `now`).
+    async fn put_session(&self, session: &RefreshSession, now: Timestamp)
+        -> Result<(), StoreError>;
+
+    /// Removes the session of this token hash and returns it, if there was
+    /// one: two callers with one token never both get it.
+    async fn take_session(&self, token_hash: &str) -> Result<Option<RefreshSession>, StoreError>;
 
     /// The stored version of one record, if any.
     async fn get_record(

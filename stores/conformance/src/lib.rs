@@ -40,6 +40,7 @@ macro_rules! server_suite {
             readers_miss_nothing_under_concurrent_writers,
             a_batch_that_fails_midway_leaves_nothing_behind,
             logins_are_kept_replaced_and_never_pulled,
+            refresh_sessions_are_taken_once,
         );
     };
     (@tests $make:expr; $cfg:meta; $reason:literal; $($name:ident),+ $(,)?) => {

@@ -604,3 +604,32 @@ pub async fn logins_are_kept_replaced_and_never_pulled(store: Arc<dyn ServerStor
         .iter()
         .all(|change| !change.data.get().contains("argon2")));
 }
+
+/// A refresh session is taken once: the second taker (a replayed or
+/// stolen token after rotation) gets nothing; expired sessions are
+/// forgotten when a new one is kept.
+pub async fn refresh_sessions_are_taken_once(store: Arc<dyn ServerStore>) {
+    use jcselect_sync::store::RefreshSession;
+    let now = jcselect_sync::Timestamp::now();
+    let session = |hash: &str, expires_at| RefreshSession {
+        token_hash: hash.to_owned(),
+        username: "سامي".into(),
+        user_id: uuid::Uuid::new_v4(),
+        expires_at,
+    };
+    let live = session("aa11", now.plus_micros(3_600_000_000));
+    let expired = session("bb22", now.plus_micros(-1));
+    store
+        .put_session(&expired, now.plus_micros(-10))
+        .await
+        .unwrap();
+    store.put_session(&live, now).await.unwrap();
+    assert_eq!(store.take_session("bb22").await.unwrap(), None);
+    let (first, second) = tokio::join!(store.take_session("aa11"), store.take_session("aa11"));
+    let taken: Vec<_> = [first.unwrap(), second.unwrap()]
+        .into_iter()
+        .flatten()
+        .collect();
+    assert_eq!(taken, vec![live]);
+    assert_eq!(store.take_session("cc33").await.unwrap(), None);
+}

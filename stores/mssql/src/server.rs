@@ -7,8 +7,8 @@ use chrono::NaiveDateTime;
 use jcselect_store_sql as sql;
 use jcselect_sync::record::Record;
 use jcselect_sync::store::{
-    LogEntry, LogPosition, LogQuery, Login, PushTransaction, RecordTransaction, SeenOutcome,
-    ServerStore, StoreError,
+    LogEntry, LogPosition, LogQuery, Login, PushTransaction, RecordTransaction, RefreshSession,
+    SeenOutcome, ServerStore, StoreError,
 };
 use jcselect_sync::wire::Operation;
 use jcselect_sync::EntityDecl;
@@ -241,6 +241,53 @@ impl ServerStore for MssqlStore {
                 "sync_logins",
                 row.try_get::<&str, _>(2).map_err(bad)?.unwrap_or("[]"),
             )?,
+        }))
+    }
+
+    async fn put_session(
+        &self,
+        session: &RefreshSession,
+        now: jcselect_sync::Timestamp,
+    ) -> Result<(), StoreError> {
+        let mut conn = self.pool.get().await.map_err(pool)?;
+        let mut forget = Query::new(sql::delete_expired_sessions(DIALECT));
+        forget.bind(now.unix_micros());
+        forget.execute(&mut *conn).await.map_err(backend)?;
+        let mut keep = Query::new(sql::insert_session(DIALECT));
+        keep.bind(session.token_hash.clone());
+        keep.bind(session.username.clone());
+        keep.bind(session.user_id);
+        keep.bind(session.expires_at.unix_micros());
+        keep.execute(&mut *conn).await.map_err(backend)?;
+        Ok(())
+    }
+
+    async fn take_session(&self, token_hash: &str) -> Result<Option<RefreshSession>, StoreError> {
+        let mut query = Query::new(sql::take_session(DIALECT));
+        query.bind(token_hash.to_owned());
+        let mut conn = self.pool.get().await.map_err(pool)?;
+        let rows = fetch(&mut conn, query).await?;
+        let Some(row) = rows.first() else {
+            return Ok(None);
+        };
+        let bad = |error: tiberius::error::Error| corrupt("sync_sessions", error.to_string());
+        let missing = |column: &str| corrupt("sync_sessions", format!("{column} is null"));
+        Ok(Some(RefreshSession {
+            token_hash: token_hash.to_owned(),
+            username: row
+                .try_get::<&str, _>(0)
+                .map_err(bad)?
+                .ok_or_else(|| missing("username"))?
+                .to_owned(),
+            user_id: row
+                .try_get::<Uuid, _>(1)
+                .map_err(bad)?
+                .ok_or_else(|| missing("user_id"))?,
+            expires_at: jcselect_sync::Timestamp::from_unix_micros(
+                row.try_get::<i64, _>(2)
+                    .map_err(bad)?
+                    .ok_or_else(|| missing("expires_at_micros"))?,
+            ),
         }))
     }
 

@@ -39,6 +39,9 @@ pub fn all_statements(entities: &[&'static EntityDecl]) -> Vec<String> {
         sql::table_columns(DIALECT),
         sql::upsert_login(DIALECT),
         sql::select_login(DIALECT),
+        sql::insert_session(DIALECT),
+        sql::delete_expired_sessions(DIALECT),
+        sql::take_session(DIALECT),
     ];
     all.extend(sql::create_support_tables(DIALECT));
     for rows in [1, 3] {

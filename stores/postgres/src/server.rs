@@ -7,8 +7,8 @@ use chrono::{DateTime, Utc};
 use jcselect_store_sql::{self as sql, Dialect};
 use jcselect_sync::record::Record;
 use jcselect_sync::store::{
-    LogEntry, LogPosition, LogQuery, Login, PushTransaction, RecordTransaction, SeenOutcome,
-    ServerStore, StoreError,
+    LogEntry, LogPosition, LogQuery, Login, PushTransaction, RecordTransaction, RefreshSession,
+    SeenOutcome, ServerStore, StoreError,
 };
 use jcselect_sync::wire::Operation;
 use jcselect_sync::EntityDecl;
@@ -182,6 +182,42 @@ impl ServerStore for PgStore {
             })
         })
         .transpose()
+    }
+
+    async fn put_session(
+        &self,
+        session: &RefreshSession,
+        now: jcselect_sync::Timestamp,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await.map_err(backend)?;
+        sqlx::query(&sql::delete_expired_sessions(DIALECT))
+            .bind(now.unix_micros())
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        sqlx::query(&sql::insert_session(DIALECT))
+            .bind(session.token_hash.clone())
+            .bind(session.username.clone())
+            .bind(session.user_id)
+            .bind(session.expires_at.unix_micros())
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        tx.commit().await.map_err(backend)
+    }
+
+    async fn take_session(&self, token_hash: &str) -> Result<Option<RefreshSession>, StoreError> {
+        let row = sqlx::query(&sql::take_session(DIALECT))
+            .bind(token_hash)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend)?;
+        Ok(row.map(|row| RefreshSession {
+            token_hash: token_hash.to_owned(),
+            username: row.get(0),
+            user_id: row.get(1),
+            expires_at: jcselect_sync::Timestamp::from_unix_micros(row.get(2)),
+        }))
     }
 
     async fn get_record(

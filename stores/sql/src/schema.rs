@@ -125,12 +125,14 @@ pub fn add_column(dialect: Dialect, table: &str, field: &FieldDecl) -> String {
     format!("ALTER TABLE {table} {keyword} {}", column(dialect, field))
 }
 
-/// The support tables, by name: the server's log-ins (never synced),
+/// The support tables, by name: the server's log-ins and refresh
+/// sessions (never synced),
 /// schema versions, the change log and its head, the change ids already
 /// sorted, and the client's outbox and settings.
-pub fn support_tables() -> [&'static str; 7] {
+pub fn support_tables() -> [&'static str; 8] {
     [
         "sync_logins",
+        "sync_sessions",
         "sync_schema_versions",
         "sync_state",
         "sync_log",
@@ -224,6 +226,18 @@ pub fn create_support_tables(dialect: Dialect) -> Vec<String> {
                 ty(Uuid),
                 ty(LongText),
                 ty(LongText)
+            ),
+        ),
+        create_table(
+            dialect,
+            "sync_sessions",
+            &format!(
+                "token_hash {} NOT NULL, username {} NOT NULL, user_id {} NOT NULL, \
+                 expires_at_micros {} NOT NULL, PRIMARY KEY (token_hash)",
+                ty(Key),
+                ty(Key),
+                ty(Uuid),
+                ty(BigInt)
             ),
         ),
         create_table(

@@ -291,6 +291,40 @@ pub fn upsert_login(dialect: Dialect) -> String {
     }
 }
 
+/// Keeps a refresh session. Binds token hash, user name, user id, expiry
+/// (Unix microseconds).
+pub fn insert_session(dialect: Dialect) -> String {
+    format!(
+        "INSERT INTO sync_sessions (token_hash, username, user_id, expires_at_micros) VALUES ({})",
+        placeholders(dialect, 1, 4)
+    )
+}
+
+/// Forgets expired refresh sessions. Binds the time now (Unix
+/// microseconds).
+pub fn delete_expired_sessions(dialect: Dialect) -> String {
+    format!(
+        "DELETE FROM sync_sessions WHERE expires_at_micros < {}",
+        dialect.placeholder(1)
+    )
+}
+
+/// Removes a refresh session and returns its user name, user id and expiry
+/// (Unix microseconds), in one statement. Binds the token hash.
+pub fn take_session(dialect: Dialect) -> String {
+    match dialect {
+        Dialect::MsSql => "DELETE FROM sync_sessions \
+             OUTPUT deleted.username, deleted.user_id, deleted.expires_at_micros \
+             WHERE token_hash = @P1"
+            .to_owned(),
+        _ => format!(
+            "DELETE FROM sync_sessions WHERE token_hash = {} \
+             RETURNING username, user_id, expires_at_micros",
+            dialect.placeholder(1)
+        ),
+    }
+}
+
 /// A log-in by user name. Binds the name; returns user id, password hash,
 /// pens.
 pub fn select_login(dialect: Dialect) -> String {

@@ -6,7 +6,8 @@ use async_trait::async_trait;
 use jcselect_store_sql::{self as sql, Dialect};
 use jcselect_sync::record::Record;
 use jcselect_sync::store::{
-    LogEntry, LogPosition, LogQuery, Login, PushTransaction, SeenOutcome, ServerStore, StoreError,
+    LogEntry, LogPosition, LogQuery, Login, PushTransaction, RefreshSession, SeenOutcome,
+    ServerStore, StoreError,
 };
 use jcselect_sync::wire::Operation;
 use jcselect_sync::EntityDecl;
@@ -157,6 +158,45 @@ impl ServerStore for SqliteStore {
                 user_id: parse_uuid("sync_logins", &row.get::<String, _>(0))?,
                 password_hash: row.get(1),
                 pens: parse_pens("sync_logins", &row.get::<String, _>(2))?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn put_session(
+        &self,
+        session: &RefreshSession,
+        now: jcselect_sync::Timestamp,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.writer.begin().await.map_err(backend)?;
+        sqlx::query(&sql::delete_expired_sessions(DIALECT))
+            .bind(now.unix_micros())
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        sqlx::query(&sql::insert_session(DIALECT))
+            .bind(session.token_hash.clone())
+            .bind(session.username.clone())
+            .bind(session.user_id.to_string())
+            .bind(session.expires_at.unix_micros())
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        tx.commit().await.map_err(backend)
+    }
+
+    async fn take_session(&self, token_hash: &str) -> Result<Option<RefreshSession>, StoreError> {
+        let row = sqlx::query(&sql::take_session(DIALECT))
+            .bind(token_hash)
+            .fetch_optional(&self.writer)
+            .await
+            .map_err(backend)?;
+        row.map(|row| {
+            Ok(RefreshSession {
+                token_hash: token_hash.to_owned(),
+                username: row.get(0),
+                user_id: parse_uuid("sync_sessions", &row.get::<String, _>(1))?,
+                expires_at: jcselect_sync::Timestamp::from_unix_micros(row.get(2)),
             })
         })
         .transpose()

@@ -8,7 +8,10 @@ use axum::http::{Extensions, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use jcselect_sync::auth::Role;
-use jcselect_sync::wire::{LoginRequest, LoginResponse};
+use jcselect_sync::store::RefreshSession;
+use jcselect_sync::wire::{LoginRequest, LoginResponse, RefreshRequest};
+use jcselect_sync::Timestamp;
+use sha2::{Digest, Sha256};
 
 use super::{ApiError, AppState};
 use crate::throttle::Gate;
@@ -68,15 +71,88 @@ pub async fn login(
         });
     };
     app.throttle.succeeded(&request.username);
-    let token = app.tokens.mint(
+    Ok(Json(issue(&app, &user).await?).into_response())
+}
+
+/// Exchanges a refresh token for a new access token and a new refresh
+/// token (the old one stops working); 401 when it is unknown, used,
+/// expired, or its user is no longer active.
+pub async fn refresh(
+    State(app): State<AppState>,
+    bytes: Bytes,
+) -> Result<Json<LoginResponse>, ApiError> {
+    let request: RefreshRequest = serde_json::from_slice(&bytes).map_err(|error| {
+        ApiError::bad_request(format!("the body must be {{\"refresh_token\"}}: {error}"))
+    })?;
+    let refused = || {
+        ApiError {
+        status: StatusCode::UNAUTHORIZED,
+        code: "invalid_refresh_token",
+        message: "the session is unknown, already renewed, expired, or its user is no longer active; log in with the password".into(),
+    }
+    };
+    let session = app
+        .store
+        .take_session(&token_hash(&request.refresh_token))
+        .await?
+        .filter(|session| session.expires_at > Timestamp::now())
+        .ok_or_else(refused)?;
+    let user = crate::users::active_user(app.store.as_ref(), &session.username)
+        .await
+        .map_err(|error| {
+            tracing::error!(%error, "refresh check failed");
+            ApiError::from(jcselect_sync::store::StoreError::Config {
+                store: "login",
+                message: error.to_string(),
+            })
+        })?
+        .filter(|user| user.login.user_id == session.user_id);
+    let Some(user) = user else {
+        // deactivated or deleted: refused now, but the session is kept so
+        // that a station whose user is re-activated carries on by itself
+        app.store.put_session(&session, Timestamp::now()).await?;
+        return Err(refused());
+    };
+    Ok(Json(issue(&app, &user).await?))
+}
+
+/// The hex SHA-256 of a refresh token: what the store keeps.
+fn token_hash(token: &str) -> String {
+    Sha256::digest(token.as_bytes())
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect()
+}
+
+/// An access token and a new refresh session for an active user.
+async fn issue(app: &AppState, user: &crate::users::ActiveUser) -> Result<LoginResponse, ApiError> {
+    let access_token = app.tokens.mint(
         user.login.user_id,
-        &request.username,
+        &user.login.username,
         user.role,
         &user.login.pens,
         app.token_ttl_seconds,
     );
-    Ok(Json(LoginResponse {
-        access_token: token,
+    let refresh_token = format!(
+        "{}{}",
+        uuid::Uuid::new_v4().simple(),
+        uuid::Uuid::new_v4().simple()
+    );
+    let now = Timestamp::now();
+    let refresh_micros = i64::try_from(app.refresh_ttl_seconds).unwrap_or(i64::MAX / 2_000_000);
+    app.store
+        .put_session(
+            &RefreshSession {
+                token_hash: token_hash(&refresh_token),
+                username: user.login.username.clone(),
+                user_id: user.login.user_id,
+                expires_at: now.plus_micros(refresh_micros * 1_000_000),
+            },
+            now,
+        )
+        .await?;
+    Ok(LoginResponse {
+        access_token,
         token_type: "bearer".into(),
         expires_in: app.token_ttl_seconds,
         user_id: user.login.user_id,
@@ -84,6 +160,7 @@ pub async fn login(
             Role::Admin => "admin".into(),
             Role::Operator => "operator".into(),
         },
+        refresh_token: Some(refresh_token),
+        refresh_expires_in: Some(app.refresh_ttl_seconds),
     })
-    .into_response())
 }

@@ -40,6 +40,8 @@ pub struct AppState {
     pub tokens: Tokens,
     /// Lifetime of tokens `/auth/login` issues, seconds.
     pub token_ttl_seconds: u64,
+    /// Lifetime of refresh tokens, seconds.
+    pub refresh_ttl_seconds: u64,
     /// Largest request body, bytes.
     pub max_payload_size: u64,
     /// How far ahead of our clock a change may be stamped, seconds.
@@ -121,6 +123,7 @@ pub fn router(state: AppState, request_timeout: Duration) -> Router {
         .route("/sync/push", post(sync::push))
         .route("/sync/pull", get(sync::pull))
         .route("/auth/login", post(login::login))
+        .route("/auth/refresh", post(login::refresh))
         .route("/health", get(ops::health))
         .route("/metrics", get(ops::metrics))
         .route("/openapi.json", get(ops::openapi))
