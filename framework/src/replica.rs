@@ -224,6 +224,8 @@ pub struct PulledPageApplied {
 /// Merges a pulled page into the replica under the conflict rule and stores
 /// `cursor` under `cursor_key`, all in one transaction. A pending local
 /// change that loses gets a `SYNC_CONFLICT` audit row (queued for push);
+/// a pending local monotonic mark that differs from the pulled one gets a
+/// `DUPLICATE_VOTE_MARK` row (queued for push);
 /// one that still adds something (a later edit, an earlier vote mark) stays
 /// queued with the merged record.
 pub async fn apply_pulled_page(
@@ -274,6 +276,18 @@ pub async fn apply_pulled_page(
             Some(current) => {
                 let merged = merge(current, &incoming);
                 if let Some(entry) = pending.get(&key) {
+                    // a local mark the server has not seen met another
+                    // replica's: this replica is the first to see both, so
+                    // it records the duplicate (the server never will: the
+                    // merged record it receives carries one mark)
+                    let scope = local.scope_of(current);
+                    for mark in &merged.duplicate_marks {
+                        let event = AuditEvent::DuplicateMark {
+                            record: &merged.record,
+                            mark,
+                        };
+                        audit_rows.push(audit.record(event, actor, scope, now));
+                    }
                     if merged.winner == Winner::Second {
                         summary.conflicts += 1;
                         let scope = local.scope_of(current);

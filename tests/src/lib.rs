@@ -55,7 +55,13 @@ pub struct Faulty {
     pub online: AtomicBool,
     /// When set, the next push reaches the server but its answer is lost.
     pub lose_next_push_answer: AtomicBool,
+    /// Work done just before the next pull goes out (a local write made
+    /// while a cycle is between its push and its pull).
+    pub before_next_pull: std::sync::Mutex<Option<BeforePull>>,
 }
+
+/// See [`Faulty::before_next_pull`].
+pub type BeforePull = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
 
 #[async_trait]
 impl Exchange for Faulty {
@@ -67,6 +73,12 @@ impl Exchange for Faulty {
         }
         let is_push =
             request.path == "/sync/push" && request.body.as_ref().is_some_and(|b| b.len() > 40);
+        if request.path.starts_with("/sync/pull") {
+            let work = self.before_next_pull.lock().unwrap().take();
+            if let Some(work) = work {
+                work.await;
+            }
+        }
         let response = self.inner.exchange(request).await?;
         if is_push && self.lose_next_push_answer.swap(false, Ordering::SeqCst) {
             return Err(NetworkError("connection reset (test: answer lost)".into()));
@@ -192,6 +204,7 @@ impl World {
             inner,
             online: AtomicBool::new(true),
             lose_next_push_answer: AtomicBool::new(false),
+            before_next_pull: std::sync::Mutex::new(None),
         })
     }
 
