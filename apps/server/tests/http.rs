@@ -43,6 +43,7 @@ on_every_database!(
     text_no_store_keeps_is_refused_alone,
     repeated_wrong_passwords_lock_out_for_a_while,
     a_token_outlives_no_deactivation,
+    requests_cancelled_at_random_points_leave_a_healthy_server,
 );
 
 struct World {
@@ -702,4 +703,40 @@ async fn user_with_pens(w: &World, database: &TestDatabase) -> Api {
         &w.server.base(),
         &token("op2", id, Role::Operator, &[w.pen_a.id, w.pen_b.id]),
     )
+}
+
+/// Pushes and pulls whose clients hang up at random points (the
+/// connection closed mid-request) leave no connection with a transaction
+/// open: afterwards every request is answered normally, and replaying
+/// every cancelled push applies each change once.
+async fn requests_cancelled_at_random_points_leave_a_healthy_server(database: TestDatabase) {
+    let w = world(&database).await;
+    let mut sent = Vec::new();
+    for round in 0..40u32 {
+        let random = Uuid::new_v4().as_u128();
+        let delay = std::time::Duration::from_micros((random % 30_000) as u64);
+        let voters: Vec<_> = (0..40)
+            .map(|n| update(&voter(&w.pen_a, &format!("{round}-{n}"), "ناخب")))
+            .collect();
+        sent.extend(voters.clone());
+        let api = Api::new(&w.server.base(), &w.operator.token);
+        if random % 3 == 0 {
+            let _ = tokio::time::timeout(delay, api.pull_raw("limit=1000")).await;
+        } else {
+            let _ = tokio::time::timeout(delay, api.push(voters)).await;
+        }
+    }
+    for chunk in sent.chunks(400) {
+        let (status, response) = w.operator.push(chunk.to_vec()).await;
+        assert_eq!(status, 200);
+        assert_eq!(response.processed_count as usize, chunk.len());
+    }
+    let (changes, _) = w.admin.pull_all(None, 1000).await;
+    let voters: std::collections::HashSet<_> = changes
+        .iter()
+        .filter(|change| change.entity_type == "Voter")
+        .map(|change| change.entity_id)
+        .collect();
+    assert_eq!(voters.len(), sent.len());
+    w.server.stop().await;
 }

@@ -70,9 +70,10 @@ pub async fn read_body(body: Body, limit: u64, idle: Duration) -> Result<Bytes, 
     Ok(Bytes::from(kept))
 }
 
-/// The middleware: the body at the link's pace, then the handler under
-/// [`Pace::work`] (503 when it runs out: nothing of the request is applied,
-/// since the handler's transaction is dropped uncommitted).
+/// The middleware: the body at the link's pace, then the handler, detached
+/// from the connection, under [`Pace::work`] (503 when it runs out; the
+/// handler still finishes its transaction, and a replay of the push is
+/// answered as already processed).
 pub async fn paced(State(pace): State<Pace>, request: Request, next: Next) -> Response {
     let (parts, body) = request.into_parts();
     let bytes = match read_body(body, pace.max_body, pace.idle).await {
@@ -80,8 +81,22 @@ pub async fn paced(State(pace): State<Pace>, request: Request, next: Next) -> Re
         Err(error) => return error.into_response(),
     };
     let request = Request::from_parts(parts, Body::from(bytes));
-    match tokio::time::timeout(pace.work, next.run(request)).await {
-        Ok(response) => response,
+    // the work runs as a task of its own: a client that hangs up, or the
+    // deadline below, never cancels it half-way through a transaction (a
+    // connection never goes back to its pool with a transaction open); an
+    // abandoned push still commits or rolls back, and its replay is
+    // answered from the remembered change ids
+    let work = tokio::spawn(tracing::Instrument::in_current_span(next.run(request)));
+    match tokio::time::timeout(pace.work, work).await {
+        Ok(Ok(response)) => response,
+        Ok(Err(join_error)) => {
+            tracing::error!(error = %join_error, "request handler failed");
+            ApiError::from(jcselect_sync::store::StoreError::Config {
+                store: "server",
+                message: "the request handler failed".into(),
+            })
+            .into_response()
+        }
         Err(_) => {
             tracing::warn!(
                 seconds = pace.work.as_secs(),
