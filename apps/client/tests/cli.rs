@@ -433,3 +433,55 @@ async fn login_at_a_terminal_does_not_echo_the_password() {
     let _ = child.wait();
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// `run` says one line per cycle — as one JSON object with `--json` — and
+/// stops on Ctrl-C, exiting 3 while something is parked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn run_reports_every_cycle_and_stops_on_interrupt() {
+    use std::io::{BufRead, BufReader};
+    let dir = temp_dir();
+    let (base, _store, _) = start_server(&dir, "pw").await;
+    let cli = Cli {
+        database: format!("sqlite://{}", dir.join("pen.db").display()),
+        server: base.clone(),
+    };
+    assert!(cli
+        .run(&["login", "--username", "admin"], "pw\n")
+        .status
+        .success());
+    for (json, check) in [(true, "{"), (false, "next cycle in 300 s")] {
+        let mut args = vec!["--database", &cli.database, "--server", &base];
+        if json {
+            args.push("--json");
+        }
+        args.push("run");
+        let mut child = Command::new(CLIENT)
+            .args(&args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut first = String::new();
+        BufReader::new(child.stdout.as_mut().unwrap())
+            .read_line(&mut first)
+            .unwrap();
+        assert!(first.contains(check), "{first}");
+        if json {
+            let cycle: Value = serde_json::from_str(&first).unwrap();
+            assert_eq!(cycle["parked"], 0);
+            assert_eq!(cycle["next_in_seconds"], 300.0);
+            assert!(cycle["at"].is_string());
+        } else {
+            assert!(
+                first.contains("pushed 0") && first.contains("parked 0"),
+                "{first}"
+            );
+        }
+        Command::new("kill")
+            .args(["-INT", &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert_eq!(child.wait().unwrap().code(), Some(0));
+    }
+    let _ = std::fs::remove_dir_all(dir);
+}
