@@ -43,6 +43,7 @@ async fn push_all(store: &Arc<dyn ServerStore>, world: &World, requests: &[SyncP
         registry: jcselect_entities::registry().unwrap(),
         audit: &SyncAudit,
         max_clock_skew_micros: DEFAULT_MAX_CLOCK_SKEW_MICROS,
+        accept_credentials: false,
     };
     for request in requests {
         let response = apply_push(
@@ -64,6 +65,7 @@ async fn pull_all(store: &Arc<dyn ServerStore>, world: &World, after: i64) -> us
     loop {
         let page = read_pull(
             store.as_ref(),
+            &jcselect_store_conformance::fixture::pull_context(),
             &world.admin,
             PullFrom::Cursor(Some(cursor)),
             BATCH,

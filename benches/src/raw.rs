@@ -110,7 +110,7 @@ async fn sqlite_writes(
                 {
                     query = query
                         .bind((first + offset) as i64 + 1)
-                        .bind(record.updated_at().to_string())
+                        .bind(record.version_time().to_string())
                         .bind(change_id.to_string())
                         .bind("Voter")
                         .bind(record.id().to_string())

@@ -1,84 +1,82 @@
 //! `AuditLog`: the append-only trail of who did what.
 
 use jcselect_sync::{
-    record_meta, EntityDecl, FieldDecl, FieldType, Placement, RecordMeta, ReferenceDecl, ScopeDecl,
-    Syncable, Timestamp,
+    EntityDecl, FieldDecl, FieldType, Placement, ReferenceDecl, ScopeDecl, Syncable, Timestamp,
+    Versioning,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use uuid::Uuid;
 
-/// One audit row. Append-only: an existing row is never edited, only an
-/// admin may tombstone one. Synced after every other entity.
+/// One audit row (the app's `audit_logs` table). Append-only: an existing
+/// row is never edited, only an admin may tombstone one; its `timestamp`
+/// is its version time (it has no `created_at`/`updated_at`). It takes the
+/// scope of the record it names, fixed when the row is stored. Synced after
+/// every other entity.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AuditLog {
     /// Primary key.
     pub id: Uuid,
-    /// Creation time.
-    pub created_at: Timestamp,
-    /// Last write.
-    pub updated_at: Timestamp,
     /// Tombstone.
     pub deleted_at: Option<Timestamp>,
     /// Who deleted it.
     pub deleted_by: Option<Uuid>,
     /// Who acted.
     pub operator_id: Option<Uuid>,
-    /// What happened (`VOTER_DELETED`, `SYNC_CONFLICT`, …).
+    /// What happened (`VOTER_MARKED`, `SYNC_CONFLICT`, …).
     pub action: String,
-    /// The entity acted on.
-    pub entity_type: Option<String>,
+    /// The entity acted on (a wire name such as `Voter`).
+    pub entity_type: String,
     /// The record acted on.
-    pub entity_id: Option<Uuid>,
+    pub entity_id: Uuid,
     /// The record before.
     pub old_values: Option<Value>,
     /// The record after.
     pub new_values: Option<Value>,
-    /// The pen it happened at.
-    pub pen_id: Option<Uuid>,
+    /// When it happened.
+    pub timestamp: Timestamp,
+    /// Where the request came from, when known.
+    pub ip_address: Option<String>,
+    /// What program made the request, when known.
+    pub user_agent: Option<String>,
 }
 
 impl Syncable for AuditLog {
     const DECL: &'static EntityDecl = &EntityDecl {
         fields: &[
-            FieldDecl::new("operator_id", FieldType::Uuid).nullable(),
-            FieldDecl::new("action", FieldType::Text),
-            FieldDecl::new("entity_type", FieldType::Text).nullable(),
-            FieldDecl::new("entity_id", FieldType::Uuid)
+            FieldDecl::new("operator_id", FieldType::Uuid)
                 .nullable()
                 .indexed(),
+            FieldDecl::new("action", FieldType::Text).indexed(),
+            FieldDecl::new("entity_type", FieldType::Text).indexed(),
+            FieldDecl::new("entity_id", FieldType::Uuid).indexed(),
             FieldDecl::new("old_values", FieldType::Json).nullable(),
             FieldDecl::new("new_values", FieldType::Json).nullable(),
-            FieldDecl::new("pen_id", FieldType::Uuid)
-                .nullable()
-                .indexed(),
+            FieldDecl::new("timestamp", FieldType::Timestamp).indexed(),
+            FieldDecl::new("ip_address", FieldType::Text).nullable(),
+            FieldDecl::new("user_agent", FieldType::Text).nullable(),
         ],
-        references: &[
-            ReferenceDecl {
-                field: "operator_id",
-                parent: "User",
-            },
-            ReferenceDecl {
-                field: "pen_id",
-                parent: "Pen",
-            },
-        ],
+        versioning: Versioning::OwnField("timestamp"),
+        references: &[ReferenceDecl {
+            field: "operator_id",
+            parent: "User",
+        }],
         deleted_by: Some("User"),
-        scope: ScopeDecl::Field("pen_id"),
+        scope: ScopeDecl::Named {
+            entity_type: "entity_type",
+            entity_id: "entity_id",
+        },
         placement: Placement::Last,
         append_only: true,
         owner_field: Some("operator_id"),
-        ..EntityDecl::new("AuditLog", "audit_log")
+        ..EntityDecl::new("AuditLog", "audit_logs")
     };
-
-    fn meta(&self) -> RecordMeta {
-        record_meta!(self)
-    }
 }
 
 /// jcselect's audit trail for the sync logic: `SYNC_CONFLICT` rows holding
 /// the losing version in `old_values` and the winner in `new_values`, and
-/// `DUPLICATE_VOTE_MARK` rows holding both marks.
+/// `DUPLICATE_VOTE_MARK` rows holding both marks; credentials never in
+/// either.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct SyncAudit;
 
@@ -87,14 +85,16 @@ impl jcselect_sync::audit::AuditTrail for SyncAudit {
         &self,
         event: jcselect_sync::audit::AuditEvent<'_>,
         actor: Option<Uuid>,
-        scope: Option<Uuid>,
         at: Timestamp,
     ) -> jcselect_sync::Record {
         use jcselect_sync::audit::AuditEvent;
         let (action, record, old_values, new_values) = match event {
-            AuditEvent::SyncConflict { winner, loser } => {
-                ("SYNC_CONFLICT", winner, loser.to_json(), winner.to_json())
-            }
+            AuditEvent::SyncConflict { winner, loser } => (
+                "SYNC_CONFLICT",
+                winner,
+                loser.to_json_without_credentials(),
+                winner.to_json_without_credentials(),
+            ),
             AuditEvent::DuplicateMark { record, mark } => {
                 let as_object = |values: &[jcselect_sync::FieldValue]| {
                     let mut object = serde_json::Map::new();
@@ -114,17 +114,17 @@ impl jcselect_sync::audit::AuditTrail for SyncAudit {
         };
         let row = AuditLog {
             id: Uuid::now_v7(),
-            created_at: at,
-            updated_at: at,
             deleted_at: None,
             deleted_by: None,
             operator_id: actor,
             action: action.to_owned(),
-            entity_type: Some(record.entity().name.to_owned()),
-            entity_id: Some(record.id()),
+            entity_type: record.entity().name.to_owned(),
+            entity_id: record.id(),
             old_values: Some(old_values),
             new_values: Some(new_values),
-            pen_id: scope,
+            timestamp: at,
+            ip_address: None,
+            user_agent: None,
         };
         row.to_record()
             .expect("an audit row always fits its own declaration")

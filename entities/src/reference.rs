@@ -1,12 +1,10 @@
 //! The reference data every pen needs: `Party` and `Pen`.
 
-use jcselect_sync::{
-    record_meta, EntityDecl, FieldDecl, FieldType, RecordMeta, Syncable, Timestamp,
-};
+use jcselect_sync::{EntityDecl, FieldDecl, FieldType, NaturalKey, ScopeDecl, Syncable, Timestamp};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-/// A party on the ballot.
+/// A party on the ballot (the app's `parties` table).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Party {
     /// Primary key.
@@ -19,31 +17,35 @@ pub struct Party {
     pub deleted_at: Option<Timestamp>,
     /// Who deleted it.
     pub deleted_by: Option<Uuid>,
-    /// Full name.
+    /// Full name, unique (tombstones included).
     pub name: String,
     /// Short name.
-    pub abbreviation: Option<String>,
+    pub short_code: Option<String>,
     /// Position on tally sheets.
     pub display_order: i64,
+    /// Whether it is on this election's ballot.
+    pub is_active: bool,
 }
 
 impl Syncable for Party {
     const DECL: &'static EntityDecl = &EntityDecl {
         fields: &[
-            FieldDecl::new("name", FieldType::Text),
-            FieldDecl::new("abbreviation", FieldType::Text).nullable(),
-            FieldDecl::new("display_order", FieldType::Int),
+            FieldDecl::new("name", FieldType::Text).unique(),
+            FieldDecl::new("short_code", FieldType::Text).nullable(),
+            FieldDecl::new("display_order", FieldType::Int).indexed(),
+            FieldDecl::new("is_active", FieldType::Bool).indexed(),
         ],
+        natural_keys: &[NaturalKey {
+            fields: &["name"],
+            live_only: false,
+        }],
         deleted_by: Some("User"),
         ..EntityDecl::new("Party", "parties")
     };
-
-    fn meta(&self) -> RecordMeta {
-        record_meta!(self)
-    }
 }
 
-/// A polling station ("pen"): the unit of scope.
+/// A polling station ("pen", the app's `pens` table): the unit of scope,
+/// in its own scope.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Pen {
     /// Primary key.
@@ -56,23 +58,20 @@ pub struct Pen {
     pub deleted_at: Option<Timestamp>,
     /// Who deleted it.
     pub deleted_by: Option<Uuid>,
+    /// Town it serves.
+    pub town_name: String,
     /// Display label.
     pub label: String,
-    /// Town it serves.
-    pub town: Option<String>,
 }
 
 impl Syncable for Pen {
     const DECL: &'static EntityDecl = &EntityDecl {
         fields: &[
-            FieldDecl::new("label", FieldType::Text),
-            FieldDecl::new("town", FieldType::Text).nullable(),
+            FieldDecl::new("town_name", FieldType::Text).indexed(),
+            FieldDecl::new("label", FieldType::Text).indexed(),
         ],
         deleted_by: Some("User"),
+        scope: ScopeDecl::Own,
         ..EntityDecl::new("Pen", "pens")
     };
-
-    fn meta(&self) -> RecordMeta {
-        record_meta!(self)
-    }
 }

@@ -1,8 +1,6 @@
 //! `User`: a person who operates or administers the system.
 
-use jcselect_sync::{
-    record_meta, EntityDecl, FieldDecl, FieldType, RecordMeta, Syncable, Timestamp,
-};
+use jcselect_sync::{EntityDecl, FieldDecl, FieldType, NaturalKey, Syncable, Timestamp};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -26,7 +24,9 @@ impl Role {
     }
 }
 
-/// A user (its password hash lives server-side only and never syncs).
+/// A user (the app's `users` table). Its `password_hash` is a credential:
+/// the server holds the real bcrypt hash and sends it only to a replica
+/// entitled to it (PROTOCOL.md §2); others receive `"!"`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct User {
     /// Primary key.
@@ -39,8 +39,10 @@ pub struct User {
     pub deleted_at: Option<Timestamp>,
     /// Who deleted it.
     pub deleted_by: Option<Uuid>,
-    /// Log-in name, unique.
+    /// Log-in name, unique (tombstones included).
     pub username: String,
+    /// bcrypt hash (passlib's `$2b$`), or `"!"` (no password verifies).
+    pub password_hash: String,
     /// Display name.
     pub full_name: String,
     /// Admin or operator.
@@ -53,15 +55,16 @@ impl Syncable for User {
     const DECL: &'static EntityDecl = &EntityDecl {
         fields: &[
             FieldDecl::new("username", FieldType::Text).unique(),
+            FieldDecl::new("password_hash", FieldType::Text).credential(),
             FieldDecl::new("full_name", FieldType::Text),
-            FieldDecl::new("role", FieldType::Text),
+            FieldDecl::new("role", FieldType::Text).one_of(&["admin", "operator"]),
             FieldDecl::new("is_active", FieldType::Bool),
         ],
+        natural_keys: &[NaturalKey {
+            fields: &["username"],
+            live_only: false,
+        }],
         deleted_by: Some("User"),
         ..EntityDecl::new("User", "users")
     };
-
-    fn meta(&self) -> RecordMeta {
-        record_meta!(self)
-    }
 }

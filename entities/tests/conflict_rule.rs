@@ -38,7 +38,7 @@ fn version() -> impl Strategy<Value = Record> {
             if let Some((voted_at, voted_by)) = vote {
                 record.has_voted = true;
                 record.voted_at = Some(at(voted_at));
-                record.voted_by = voted_by.map(|station| STATIONS[station]);
+                record.voted_by_operator_id = voted_by.map(|station| STATIONS[station]);
             }
             record.to_record().unwrap()
         })
@@ -172,11 +172,11 @@ fn an_admins_later_edit_of_a_stale_copy_does_not_unvote_and_two_marks_are_report
     let mut marked_here = voter(RECORD_ID, PEN, at(5));
     marked_here.has_voted = true;
     marked_here.voted_at = Some(at(5));
-    marked_here.voted_by = Some(STATIONS[0]);
+    marked_here.voted_by_operator_id = Some(STATIONS[0]);
     let mut marked_there = voter(RECORD_ID, PEN, at(7));
     marked_there.has_voted = true;
     marked_there.voted_at = Some(at(7));
-    marked_there.voted_by = Some(STATIONS[1]);
+    marked_there.voted_by_operator_id = Some(STATIONS[1]);
     let mut stale_edit = voter(RECORD_ID, PEN, at(9));
     stale_edit.full_name = "corrected name".into();
 
@@ -188,7 +188,7 @@ fn an_admins_later_edit_of_a_stale_copy_does_not_unvote_and_two_marks_are_report
     assert_eq!(result.full_name, "corrected name");
     assert!(result.has_voted);
     assert_eq!(
-        (result.voted_at, result.voted_by),
+        (result.voted_at, result.voted_by_operator_id),
         (Some(at(5)), Some(STATIONS[0]))
     );
     assert!(applied.duplicate_marks.is_empty());
@@ -199,7 +199,7 @@ fn an_admins_later_edit_of_a_stale_copy_does_not_unvote_and_two_marks_are_report
     assert_eq!(duplicate.flag, "has_voted");
     let result = Voter::from_record(&merged.record).unwrap();
     assert_eq!(
-        (result.voted_at, result.voted_by),
+        (result.voted_at, result.voted_by_operator_id),
         (Some(at(5)), Some(STATIONS[0]))
     );
 }

@@ -2,8 +2,8 @@
 //! that names the entities on it.
 
 use jcselect_sync::{
-    record_meta, register_entity, EntityDecl, Error, FieldDecl, FieldType, RecordMeta,
-    ReferenceDecl, Registry, Syncable, Timestamp,
+    register_entity, EntityDecl, Error, FieldDecl, FieldType, ReferenceDecl, Registry, Syncable,
+    Timestamp,
 };
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -28,9 +28,6 @@ macro_rules! entity_pointing_at {
                 }],
                 ..EntityDecl::new($wire, $table)
             };
-            fn meta(&self) -> RecordMeta {
-                record_meta!(self)
-            }
         }
         register_entity!($name);
     };

@@ -2,8 +2,8 @@
 //! it, takes its place in the derived order with no other code edited.
 
 use jcselect_sync::{
-    record_meta, register_entity, EntityDecl, FieldDecl, FieldType, RecordMeta, ReferenceDecl,
-    ScopeDecl, Syncable, Timestamp,
+    register_entity, EntityDecl, FieldDecl, FieldType, ReferenceDecl, ScopeDecl, Syncable,
+    Timestamp,
 };
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -34,9 +34,6 @@ impl Syncable for Recount {
         scope: ScopeDecl::Parent("tally_line_id"),
         ..EntityDecl::new("Recount", "recounts")
     };
-    fn meta(&self) -> RecordMeta {
-        record_meta!(self)
-    }
 }
 
 register_entity!(Recount);

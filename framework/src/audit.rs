@@ -29,13 +29,9 @@ pub enum AuditEvent<'a> {
 
 /// Builds audit records.
 pub trait AuditTrail: Send + Sync {
-    /// An audit record for `event`, by `actor`, stamped `at`, in the scope
-    /// `scope` (the scope key of the record concerned); its id must be new.
-    fn record(
-        &self,
-        event: AuditEvent<'_>,
-        actor: Option<Uuid>,
-        scope: Option<Uuid>,
-        at: Timestamp,
-    ) -> Record;
+    /// An audit record for `event`, by `actor`, stamped `at`; its id must
+    /// be new, and it must name the record concerned so that it takes that
+    /// record's scope. Credentials never go into it (use
+    /// [`Record::to_json_without_credentials`]).
+    fn record(&self, event: AuditEvent<'_>, actor: Option<Uuid>, at: Timestamp) -> Record;
 }

@@ -65,7 +65,7 @@ pub fn merge(first: &Record, second: &Record) -> Merged {
         Winner::First | Winner::Second
             if first.canonical_json() == second.canonical_json()
                 && first.is_tombstone() == second.is_tombstone()
-                && first.updated_at() == second.updated_at() =>
+                && first.version_time() == second.version_time() =>
         {
             Winner::Neither
         }
@@ -116,7 +116,7 @@ fn rank(first: &Record, second: &Record) -> Ordering {
     first
         .is_tombstone()
         .cmp(&second.is_tombstone())
-        .then_with(|| first.updated_at().cmp(&second.updated_at()))
+        .then_with(|| first.version_time().cmp(&second.version_time()))
         .then_with(|| first.canonical_json().cmp(&second.canonical_json()))
         .then_with(|| {
             first

@@ -4,17 +4,46 @@
 //! scope filters, schemas, the merge of monotonic fields) is read from an
 //! [`EntityDecl`]; no entity is ever named in framework or store code.
 
-/// The wire names of the fields every syncable record carries, in the order
-/// a [`Record`](crate::Record) keeps them before the entity's own fields.
-pub const COMMON_FIELDS: [FieldDecl; 5] = [
+/// The fields every syncable record carries, in the order a
+/// [`Record`](crate::Record) keeps them first: its id and its tombstone.
+pub const IDENTITY_FIELDS: [FieldDecl; 3] = [
     FieldDecl::new("id", FieldType::Uuid),
-    FieldDecl::new("created_at", FieldType::Timestamp),
-    FieldDecl::new("updated_at", FieldType::Timestamp),
     FieldDecl::new("deleted_at", FieldType::Timestamp)
         .nullable()
         .indexed(),
     FieldDecl::new("deleted_by", FieldType::Uuid).nullable(),
 ];
+
+/// The creation and last-write times of a [`Versioning::Stamped`] entity,
+/// kept after [`IDENTITY_FIELDS`]; `updated_at` is its version time.
+pub const STAMP_FIELDS: [FieldDecl; 2] = [
+    FieldDecl::new("created_at", FieldType::Timestamp),
+    FieldDecl::new("updated_at", FieldType::Timestamp),
+];
+
+/// Which time orders an entity's versions (the last-write-wins key, and
+/// the `timestamp` of its changes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Versioning {
+    /// `created_at` and `updated_at` ([`STAMP_FIELDS`]); `updated_at` is
+    /// the version time.
+    Stamped,
+    /// No `created_at`/`updated_at`: the entity's own (non-null
+    /// timestamp) field of this name is the version time (`AuditLog`'s
+    /// `timestamp`: an append-only row is never rewritten).
+    OwnField(&'static str),
+}
+
+/// A natural key: values of `fields` that no two records of the entity
+/// share (a breach is refused as `invalid`, naming the record that holds
+/// the key).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NaturalKey {
+    /// The fields, together.
+    pub fields: &'static [&'static str],
+    /// Whether only live records count (a tombstone frees the key).
+    pub live_only: bool,
+}
 
 /// The type of a field's value, as it travels and as it is stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -60,7 +89,20 @@ pub struct FieldDecl {
     pub unique: bool,
     /// Whether stores index the column (searches and listings use it).
     pub indexed: bool,
+    /// A credential (a password hash): stored by the server, sent in a
+    /// pull only to a replica entitled to it (others get
+    /// [`LOCKED_CREDENTIAL`]), never taken from a push, never in an audit
+    /// row.
+    pub credential: bool,
+    /// For text: the only values allowed (empty: any).
+    pub one_of: &'static [&'static str],
+    /// For integers: the smallest value allowed.
+    pub min: Option<i64>,
 }
+
+/// What a replica not entitled to a credential receives in its place: a
+/// value no password verifies against.
+pub const LOCKED_CREDENTIAL: &str = "!";
 
 impl FieldDecl {
     /// A required, non-unique, unindexed field.
@@ -71,7 +113,28 @@ impl FieldDecl {
             nullable: false,
             unique: false,
             indexed: false,
+            credential: false,
+            one_of: &[],
+            min: None,
         }
+    }
+
+    /// This field, a credential (see [`FieldDecl::credential`]).
+    pub const fn credential(mut self) -> Self {
+        self.credential = true;
+        self
+    }
+
+    /// This text field, limited to `values`.
+    pub const fn one_of(mut self, values: &'static [&'static str]) -> Self {
+        self.one_of = values;
+        self
+    }
+
+    /// This integer field, at least `min`.
+    pub const fn min(mut self, min: i64) -> Self {
+        self.min = Some(min);
+        self
     }
 
     /// This field, allowing `null`.
@@ -115,7 +178,22 @@ pub enum ScopeDecl {
     Field(&'static str),
     /// The record has the scope of the parent its reference `field` points at.
     Parent(&'static str),
+    /// The record is its own scope (a pen: its id is its scope key).
+    Own,
+    /// The record has the scope of the record it names: an entity wire
+    /// name in field `entity_type` and an id in field `entity_id`, looked
+    /// up when the record is stored. A record it cannot place belongs to
+    /// admins only ([`ADMIN_ONLY_SCOPE`]).
+    Named {
+        /// The text field naming the entity.
+        entity_type: &'static str,
+        /// The UUID field naming the record.
+        entity_id: &'static str,
+    },
 }
+
+/// The scope key of records only admins may see: no pen has this id.
+pub const ADMIN_ONLY_SCOPE: uuid::Uuid = uuid::Uuid::max();
 
 /// A monotonic group of fields: once any version sets `flag` to `true` the
 /// merged record keeps it `true`, with the `mark` fields of the earliest
@@ -145,8 +223,13 @@ pub struct EntityDecl {
     pub name: &'static str,
     /// Table name in every store.
     pub table: &'static str,
-    /// The entity's own fields, beyond [`COMMON_FIELDS`].
+    /// The entity's own fields, beyond [`IDENTITY_FIELDS`] (and
+    /// [`STAMP_FIELDS`] when [`Versioning::Stamped`]).
     pub fields: &'static [FieldDecl],
+    /// Which time orders its versions.
+    pub versioning: Versioning,
+    /// Its natural keys.
+    pub natural_keys: &'static [NaturalKey],
     /// Its references to parent entities.
     pub references: &'static [ReferenceDecl],
     /// The entity `deleted_by` refers to, if any.
@@ -173,6 +256,8 @@ impl EntityDecl {
             name,
             table,
             fields: &[],
+            versioning: Versioning::Stamped,
+            natural_keys: &[],
             references: &[],
             deleted_by: None,
             scope: ScopeDecl::Global,
@@ -183,14 +268,48 @@ impl EntityDecl {
         }
     }
 
+    /// The common fields this entity carries: identity and tombstone,
+    /// then `created_at`/`updated_at` when stamped.
+    pub fn common_fields(&self) -> &'static [FieldDecl] {
+        const STAMPED: [FieldDecl; 5] = [
+            IDENTITY_FIELDS[0],
+            IDENTITY_FIELDS[1],
+            IDENTITY_FIELDS[2],
+            STAMP_FIELDS[0],
+            STAMP_FIELDS[1],
+        ];
+        match self.versioning {
+            Versioning::Stamped => &STAMPED,
+            Versioning::OwnField(_) => &IDENTITY_FIELDS,
+        }
+    }
+
     /// Every field: the common ones first, then the entity's own.
     pub fn all_fields(&self) -> impl Iterator<Item = &'static FieldDecl> + Clone {
-        COMMON_FIELDS.iter().chain(self.fields.iter())
+        self.common_fields().iter().chain(self.fields.iter())
     }
 
     /// The number of fields, common ones included.
     pub fn field_count(&self) -> usize {
-        COMMON_FIELDS.len() + self.fields.len()
+        self.common_fields().len() + self.fields.len()
+    }
+
+    /// The name of the field holding the version time.
+    pub fn version_field(&self) -> &'static str {
+        match self.versioning {
+            Versioning::Stamped => "updated_at",
+            Versioning::OwnField(field) => field,
+        }
+    }
+
+    /// Whether records carry `created_at` and `updated_at`.
+    pub fn is_stamped(&self) -> bool {
+        self.versioning == Versioning::Stamped
+    }
+
+    /// The credential fields.
+    pub fn credential_fields(&self) -> impl Iterator<Item = &'static FieldDecl> {
+        self.fields.iter().filter(|field| field.credential)
     }
 
     /// The position of a field among [`all_fields`](Self::all_fields).

@@ -31,13 +31,14 @@ pub mod wire;
 
 pub use clock::HybridClock;
 pub use decl::{
-    EntityDecl, FieldDecl, FieldType, MonotonicDecl, Placement, ReferenceDecl, ScopeDecl,
+    EntityDecl, FieldDecl, FieldType, MonotonicDecl, NaturalKey, Placement, ReferenceDecl,
+    ScopeDecl, Versioning, ADMIN_ONLY_SCOPE, IDENTITY_FIELDS, LOCKED_CREDENTIAL, STAMP_FIELDS,
 };
 pub use error::Error;
 pub use order::dependency_order;
 pub use record::{FieldValue, Record};
 pub use registry::Registry;
-pub use syncable::{DynSyncable, EntityRegistration, RecordMeta, Syncable};
+pub use syncable::{DynSyncable, EntityRegistration, Syncable};
 pub use timestamp::Timestamp;
 
 #[doc(hidden)]

@@ -126,6 +126,47 @@ fn check_declaration(
                 )));
             }
         }
+        ScopeDecl::Own => {}
+        ScopeDecl::Named {
+            entity_type,
+            entity_id,
+        } => {
+            field_of_type(entity_type, FieldType::Text, "named scope's entity type")?;
+            field_of_type(entity_id, FieldType::Uuid, "named scope's entity id")?;
+        }
+    }
+    if let crate::decl::Versioning::OwnField(field) = decl.versioning {
+        field_of_type(field, FieldType::Timestamp, "version field")?;
+        if decl.all_fields().any(|f| f.name == field && f.nullable) {
+            return Err(bad(format!("version field `{field}` must not be nullable")));
+        }
+    }
+    for key in decl.natural_keys {
+        if key.fields.is_empty() {
+            return Err(bad("a natural key has no fields".into()));
+        }
+        for field in key.fields {
+            if decl.field_index(field).is_none() {
+                return Err(bad(format!("natural key names unknown field `{field}`")));
+            }
+        }
+    }
+    for field in decl.fields {
+        if field.credential && field.ty != FieldType::Text {
+            return Err(bad(format!("credential `{}` must be text", field.name)));
+        }
+        if !field.one_of.is_empty() && field.ty != FieldType::Text {
+            return Err(bad(format!(
+                "`{}` lists values but is not text",
+                field.name
+            )));
+        }
+        if field.min.is_some() && field.ty != FieldType::Int {
+            return Err(bad(format!(
+                "`{}` has a minimum but is not an integer",
+                field.name
+            )));
+        }
     }
     for group in decl.monotonic {
         field_of_type(group.flag, FieldType::Bool, "monotonic flag")?;

@@ -10,8 +10,12 @@
 //! seed's `last_sync` form the answer's `server_timestamp` is the head's
 //! receive time, and every later transaction is stamped strictly after it.
 
-use crate::auth::Principal;
+use async_trait::async_trait;
+
+use crate::auth::{Principal, Role};
+use crate::decl::{EntityDecl, LOCKED_CREDENTIAL};
 use crate::error::Error;
+use crate::registry::Registry;
 use crate::store::{LogQuery, ServerStore, StoreError};
 use crate::timestamp::Timestamp;
 use crate::wire::{EntityChange, SyncPullResponse};
@@ -97,9 +101,117 @@ pub enum PullError {
     },
 }
 
+/// Who may receive a record's credentials (PROTOCOL.md §2). Records of
+/// entities without credential fields never ask.
+#[async_trait]
+pub trait CredentialPolicy: Send + Sync {
+    /// Whether `principal` may receive the credentials of `record` (its
+    /// stored JSON) as they are; if not, it receives
+    /// [`LOCKED_CREDENTIAL`] in their place.
+    async fn may_read(
+        &self,
+        principal: &Principal,
+        entity: &'static EntityDecl,
+        record: &serde_json::Map<String, serde_json::Value>,
+    ) -> Result<bool, StoreError>;
+}
+
+/// Credentials go to admins only.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AdminsOnly;
+
+#[async_trait]
+impl CredentialPolicy for AdminsOnly {
+    async fn may_read(
+        &self,
+        principal: &Principal,
+        _entity: &'static EntityDecl,
+        _record: &serde_json::Map<String, serde_json::Value>,
+    ) -> Result<bool, StoreError> {
+        Ok(principal.role == Role::Admin)
+    }
+}
+
+/// What a pull needs besides the store.
+#[derive(Clone, Copy)]
+pub struct PullContext<'a> {
+    /// The entities (each one's version field).
+    pub registry: &'a Registry,
+    /// Who receives credentials.
+    pub credentials: &'a dyn CredentialPolicy,
+}
+
+/// The version time of a record's stored JSON: the value of its entity's
+/// version field, read without decoding the rest.
+fn version_time_of(data: &str, field: &str) -> Result<Timestamp, String> {
+    use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
+    struct Seek<'f>(&'f str);
+    impl<'de> Visitor<'de> for Seek<'_> {
+        type Value = Option<Timestamp>;
+        fn expecting(&self, formatter: &mut std::fmt::Formatter) -> std::fmt::Result {
+            write!(formatter, "a record with `{}`", self.0)
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            let mut found = None;
+            while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+                if key == self.0 {
+                    found = Some(map.next_value::<Timestamp>()?);
+                } else {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+            Ok(found)
+        }
+    }
+    impl<'de> DeserializeSeed<'de> for Seek<'_> {
+        type Value = Option<Timestamp>;
+        fn deserialize<D: Deserializer<'de>>(
+            self,
+            deserializer: D,
+        ) -> Result<Self::Value, D::Error> {
+            deserializer.deserialize_map(self)
+        }
+    }
+    let mut deserializer = serde_json::Deserializer::from_str(data);
+    Seek(field)
+        .deserialize(&mut deserializer)
+        .map_err(|error| error.to_string())?
+        .ok_or_else(|| format!("missing field `{field}`"))
+}
+
+/// The stored JSON as `principal` may receive it: credentials replaced by
+/// [`LOCKED_CREDENTIAL`] unless the policy entitles it.
+async fn as_entitled(
+    data: String,
+    entity: &'static EntityDecl,
+    principal: &Principal,
+    policy: &dyn CredentialPolicy,
+) -> Result<String, String> {
+    if entity.credential_fields().next().is_none() {
+        return Ok(data);
+    }
+    let mut record: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_str(&data).map_err(|error| error.to_string())?;
+    if policy
+        .may_read(principal, entity, &record)
+        .await
+        .map_err(|error| error.to_string())?
+    {
+        return Ok(data);
+    }
+    for field in entity.credential_fields() {
+        record.insert(
+            field.name.to_owned(),
+            serde_json::Value::String(LOCKED_CREDENTIAL.to_owned()),
+        );
+    }
+    serde_json::to_string(&record).map_err(|error| error.to_string())
+}
+
 /// Reads one pull page for `principal`. `limit` must be 1…[`MAX_PULL_LIMIT`].
 pub async fn read_pull(
     store: &dyn ServerStore,
+    context: &PullContext<'_>,
     principal: &Principal,
     from: PullFrom,
     limit: usize,
@@ -144,34 +256,32 @@ pub async fn read_pull(
         (true, Some(last)) => (last.receive_seq, last.received_at.plus_micros(-1)),
         _ => (head.receive_seq.max(after_seq), head.received_at),
     };
-    let changes = entries
-        .into_iter()
-        .map(|entry| {
-            let corrupt = |problem: String| StoreError::Corrupt {
-                store: "log",
-                table: "sync_log",
-                message: format!("receive_seq {}: {problem}", entry.receive_seq),
-            };
-            /// The one field a pull reads out of the stored JSON.
-            #[derive(serde::Deserialize)]
-            struct Stamp {
-                updated_at: Timestamp,
-            }
-            let timestamp = serde_json::from_str::<Stamp>(&entry.data)
-                .map_err(|error| corrupt(error.to_string()))?
-                .updated_at;
-            let data = serde_json::value::RawValue::from_string(entry.data)
-                .map_err(|error| corrupt(error.to_string()))?;
-            Ok(EntityChange {
-                change_id: entry.change_id,
-                entity_type: entry.entity_type,
-                entity_id: entry.entity_id,
-                operation: entry.operation,
-                timestamp,
-                data,
-            })
-        })
-        .collect::<Result<Vec<_>, StoreError>>()?;
+    let mut changes = Vec::with_capacity(entries.len());
+    for entry in entries {
+        let corrupt = |problem: String| StoreError::Corrupt {
+            store: "log",
+            table: "sync_log",
+            message: format!("receive_seq {}: {problem}", entry.receive_seq),
+        };
+        let entity = context
+            .registry
+            .entity(&entry.entity_type)
+            .map_err(|error| corrupt(error.to_string()))?;
+        let timestamp = version_time_of(&entry.data, entity.version_field()).map_err(corrupt)?;
+        let data = as_entitled(entry.data, entity, principal, context.credentials)
+            .await
+            .map_err(corrupt)?;
+        let data = serde_json::value::RawValue::from_string(data)
+            .map_err(|error| corrupt(error.to_string()))?;
+        changes.push(EntityChange {
+            change_id: entry.change_id,
+            entity_type: entry.entity_type,
+            entity_id: entry.entity_id,
+            operation: entry.operation,
+            timestamp,
+            data,
+        });
+    }
     Ok(SyncPullResponse {
         changes,
         server_timestamp,

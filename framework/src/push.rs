@@ -33,6 +33,9 @@ pub struct PushContext<'a> {
     pub audit: &'a dyn AuditTrail,
     /// How far ahead of the server's clock a change may be stamped.
     pub max_clock_skew_micros: i64,
+    /// Whether credentials are taken from the records (the server's own
+    /// user commands); a client's push never sets one (PROTOCOL.md §2).
+    pub accept_credentials: bool,
 }
 
 /// The bucket one change was sorted into.
@@ -195,20 +198,21 @@ fn check_change(
             record.id()
         )));
     }
-    if record.updated_at() != change.timestamp {
+    if record.version_time() != change.timestamp {
         return Err(invalid(format!(
-            "timestamp {} differs from data.updated_at {}",
+            "timestamp {} differs from data.{} {}",
             change.timestamp,
-            record.updated_at()
+            record.entity().version_field(),
+            record.version_time()
         )));
     }
     let limit = now.plus_micros(context.max_clock_skew_micros);
-    if record.updated_at() > limit {
+    if record.version_time() > limit {
         return Err(Bucket::Failed(
             FailureReason::ClockSkew,
             format!(
                 "stamped {} but the server's clock reads {now}; more than {} s ahead",
-                record.updated_at(),
+                record.version_time(),
                 context.max_clock_skew_micros / 1_000_000
             ),
         ));
@@ -246,7 +250,8 @@ fn sort_change(
     }
 
     let stored = known.get(&key).cloned();
-    if let Some(refusal) = authorize(principal, record, stored.as_ref(), known) {
+    let record: &Record = &with_stored_credentials(context, record, stored.as_ref());
+    if let Some(refusal) = authorize(principal, record, stored.as_ref(), known, context.registry) {
         return Bucket::Failed(FailureReason::Forbidden, refusal);
     }
     if let Some(stored) = &stored {
@@ -265,34 +270,77 @@ fn sort_change(
     }
 
     let Some(stored) = stored else {
-        writes.record(known, record.clone(), change.change_id, change.operation);
+        writes.record(
+            context,
+            known,
+            record.clone(),
+            change.change_id,
+            change.operation,
+        );
         return Bucket::Processed;
     };
     match decide(&stored, record) {
         Decision::Identical => Bucket::Processed,
         Decision::Apply(merged) => {
             writes.audit_duplicates(context, principal, known, &merged);
-            writes.record(known, merged.record, change.change_id, change.operation);
+            writes.record(
+                context,
+                known,
+                merged.record,
+                change.change_id,
+                change.operation,
+            );
             Bucket::Processed
         }
         Decision::Conflict(merged) => {
-            let scope = known.scope_of(&stored);
             writes.audit(
                 context,
+                known,
                 AuditEvent::SyncConflict {
                     winner: &stored,
                     loser: record,
                 },
                 principal,
-                scope,
             );
             writes.audit_duplicates(context, principal, known, &merged);
             // Re-log the winner so the loser's replica pulls it even when
             // its cursor is past the winner's first position.
-            writes.record(known, merged.record, Uuid::now_v7(), Operation::Update);
+            writes.record(
+                context,
+                known,
+                merged.record,
+                Uuid::now_v7(),
+                Operation::Update,
+            );
             Bucket::Conflict
         }
     }
+}
+
+/// `record` with the credentials the server holds (those of `stored`, or
+/// the locked value for a new record) in place of the pushed ones, unless
+/// the context accepts credentials.
+fn with_stored_credentials<'r>(
+    context: &PushContext<'_>,
+    record: &'r Record,
+    stored: Option<&Record>,
+) -> std::borrow::Cow<'r, Record> {
+    if context.accept_credentials || record.entity().credential_fields().next().is_none() {
+        return std::borrow::Cow::Borrowed(record);
+    }
+    let mut record = record.clone();
+    for field in record.entity().credential_fields() {
+        let kept = stored
+            .and_then(|stored| stored.get(field.name))
+            .cloned()
+            .unwrap_or_else(|| {
+                crate::record::FieldValue::Text(crate::decl::LOCKED_CREDENTIAL.to_owned())
+            });
+        record
+            .set(field.name, kept)
+            .expect("a credential keeps its declared type");
+    }
+    std::borrow::Cow::Owned(record)
 }
 
 /// Why `principal` may not write `record` (over `stored`), if it may not.
@@ -301,6 +349,7 @@ fn authorize(
     record: &Record,
     stored: Option<&Record>,
     known: &RecordIndex,
+    registry: &Registry,
 ) -> Option<String> {
     if principal.role == Role::Admin {
         return None;
@@ -317,8 +366,9 @@ fn authorize(
             == Some(principal.user_id)
     };
     for version in std::iter::once(record).chain(stored) {
-        let scope = known.scope_of(version);
-        let global_but_owned = scope.is_none() && owns(version);
+        let scope = known.scope_of(version, registry);
+        let global_but_owned =
+            (scope.is_none() || scope == Some(crate::decl::ADMIN_ONLY_SCOPE)) && owns(version);
         if !principal.may_write_scope(scope) && !global_but_owned {
             return Some(match scope {
                 Some(pen) => format!(
@@ -371,6 +421,7 @@ impl Writes {
 
     fn record(
         &mut self,
+        context: &PushContext<'_>,
         known: &mut RecordIndex,
         record: Record,
         change_id: Uuid,
@@ -381,38 +432,36 @@ impl Writes {
             order.push(record.id());
         }
         known.insert(record.clone());
-        let scope = known.scope_of(&record);
+        let scope = known.scope_of(&record, context.registry);
         self.log.push((change_id, operation, scope, record));
     }
 
     fn audit(
         &mut self,
         context: &PushContext<'_>,
+        known: &mut RecordIndex,
         event: AuditEvent<'_>,
         principal: &Principal,
-        scope: Option<Uuid>,
     ) {
         let row = context
             .audit
-            .record(event, Some(principal.user_id), scope, self.received_at);
-        let mut scratch = RecordIndex::default();
-        self.record(&mut scratch, row, Uuid::now_v7(), Operation::Insert);
+            .record(event, Some(principal.user_id), self.received_at);
+        self.record(context, known, row, Uuid::now_v7(), Operation::Insert);
     }
 
     fn audit_duplicates(
         &mut self,
         context: &PushContext<'_>,
         principal: &Principal,
-        known: &RecordIndex,
+        known: &mut RecordIndex,
         merged: &Merged,
     ) {
-        let scope = known.scope_of(&merged.record);
         for mark in &merged.duplicate_marks {
             let event = AuditEvent::DuplicateMark {
                 record: &merged.record,
                 mark,
             };
-            self.audit(context, event, principal, scope);
+            self.audit(context, known, event, principal);
         }
     }
 

@@ -29,10 +29,10 @@ fn syntax_error(entity: &'static EntityDecl, error: &serde_json::Error) -> Error
 /// Positions of the common fields inside [`Record::values`].
 mod slot {
     pub const ID: usize = 0;
-    pub const CREATED_AT: usize = 1;
-    pub const UPDATED_AT: usize = 2;
-    pub const DELETED_AT: usize = 3;
-    pub const DELETED_BY: usize = 4;
+    pub const DELETED_AT: usize = 1;
+    pub const DELETED_BY: usize = 2;
+    /// Of a stamped entity.
+    pub const CREATED_AT: usize = 3;
 }
 
 /// One field's value.
@@ -220,6 +220,17 @@ impl Record {
         Value::Object(map)
     }
 
+    /// The record as a JSON object with every credential field replaced by
+    /// [`LOCKED_CREDENTIAL`](crate::decl::LOCKED_CREDENTIAL): what an audit
+    /// row or a log line may hold.
+    pub fn to_json_without_credentials(&self) -> Value {
+        let mut json = self.to_json();
+        for field in self.entity.credential_fields() {
+            json[field.name] = Value::String(crate::decl::LOCKED_CREDENTIAL.to_owned());
+        }
+        json
+    }
+
     /// The canonical JSON text that breaks `updated_at` ties: keys sorted,
     /// no spaces, monotonic fields left out.
     pub fn canonical_json(&self) -> String {
@@ -270,18 +281,32 @@ impl Record {
         self.values[slot::ID].as_uuid().expect("id is a UUID")
     }
 
-    /// When the record was created.
-    pub fn created_at(&self) -> Timestamp {
-        self.values[slot::CREATED_AT]
-            .as_timestamp()
-            .expect("created_at is a timestamp")
+    /// When the record was created (stamped entities only).
+    pub fn created_at(&self) -> Option<Timestamp> {
+        if !self.entity.is_stamped() {
+            return None;
+        }
+        self.values[slot::CREATED_AT].as_timestamp()
     }
 
-    /// The last-write-wins key.
-    pub fn updated_at(&self) -> Timestamp {
-        self.values[slot::UPDATED_AT]
+    /// The version time, the last-write-wins key: `updated_at`, or the
+    /// entity's own version field.
+    pub fn version_time(&self) -> Timestamp {
+        let index = match self.entity.versioning {
+            crate::decl::Versioning::Stamped => slot::CREATED_AT + 1,
+            crate::decl::Versioning::OwnField(field) => self
+                .entity
+                .field_index(field)
+                .expect("the registry checked the version field"),
+        };
+        self.values[index]
             .as_timestamp()
-            .expect("updated_at is a timestamp")
+            .expect("the version field is a non-null timestamp")
+    }
+
+    /// Sets the version time (see [`version_time`](Self::version_time)).
+    pub fn set_version_time(&mut self, at: Timestamp) -> Result<(), Error> {
+        self.set(self.entity.version_field(), FieldValue::Timestamp(at))
     }
 
     /// When it was soft-deleted, if it is a tombstone.

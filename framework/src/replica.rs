@@ -269,7 +269,7 @@ pub async fn apply_pulled_page(
     let mut resolved = Vec::new();
     for incoming in pulled {
         let key = (incoming.entity().name, incoming.id());
-        summary.latest_stamp = summary.latest_stamp.max(Some(incoming.updated_at()));
+        summary.latest_stamp = summary.latest_stamp.max(Some(incoming.version_time()));
         let result = match local.get(&key) {
             None => incoming,
             Some(current) if *current == incoming => continue,
@@ -280,22 +280,20 @@ pub async fn apply_pulled_page(
                     // replica's: this replica is the first to see both, so
                     // it records the duplicate (the server never will: the
                     // merged record it receives carries one mark)
-                    let scope = local.scope_of(current);
                     for mark in &merged.duplicate_marks {
                         let event = AuditEvent::DuplicateMark {
                             record: &merged.record,
                             mark,
                         };
-                        audit_rows.push(audit.record(event, actor, scope, now));
+                        audit_rows.push(audit.record(event, actor, now));
                     }
                     if merged.winner == Winner::Second {
                         summary.conflicts += 1;
-                        let scope = local.scope_of(current);
                         let event = AuditEvent::SyncConflict {
                             winner: &incoming,
                             loser: current,
                         };
-                        audit_rows.push(audit.record(event, actor, scope, now));
+                        audit_rows.push(audit.record(event, actor, now));
                     }
                     if merged.record == incoming {
                         resolved.push(entry.change_id);

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use uuid::Uuid;
 
-use crate::decl::ScopeDecl;
+use crate::decl::{ScopeDecl, ADMIN_ONLY_SCOPE};
 use crate::record::{FieldValue, Record};
 use crate::registry::Registry;
 use crate::store::{RecordTransaction, StoreError};
@@ -78,7 +78,12 @@ impl RecordIndex {
     ) -> Result<(), StoreError> {
         let mut frontier: Vec<RecordKey> = records
             .into_iter()
-            .flat_map(|record| record.references().map(|(_, parent, id)| (parent, id)))
+            .flat_map(|record| {
+                record
+                    .references()
+                    .map(|(_, parent, id)| (parent, id))
+                    .chain(scope_source(record, registry))
+            })
             .collect();
         while !frontier.is_empty() {
             self.load(source, registry, frontier.iter().copied())
@@ -86,26 +91,37 @@ impl RecordIndex {
             frontier = frontier
                 .iter()
                 .filter_map(|key| self.records.get(key))
-                .filter_map(|parent| inherited_parent(parent))
+                .filter_map(|parent| scope_source(parent, registry))
                 .filter(|key| !self.records.contains_key(key) && !self.absent.contains(key))
                 .collect();
         }
         Ok(())
     }
 
-    /// The scope key of `record`: its own field, or its parent's scope.
-    /// `None` is global; an unknown parent leaves the record global too
-    /// (callers check references before they ask).
-    pub fn scope_of(&self, record: &Record) -> Option<Uuid> {
+    /// The scope key of `record`: its own field or id, or the scope of the
+    /// record it inherits from or names. `None` is global; an unknown
+    /// parent leaves the record global too (callers check references
+    /// before they ask); a named record that is not known places the
+    /// record with admins only ([`ADMIN_ONLY_SCOPE`]).
+    pub fn scope_of(&self, record: &Record, registry: &Registry) -> Option<Uuid> {
         let mut current = record;
         // a chain of inherited scopes is at most as long as the entity count
         for _ in 0..64 {
             match current.entity().scope {
                 ScopeDecl::Global => return None,
+                ScopeDecl::Own => return Some(current.id()),
                 ScopeDecl::Field(field) => return current.get(field).and_then(FieldValue::as_uuid),
                 ScopeDecl::Parent(_) => {
-                    let key = inherited_parent(current)?;
+                    let key = scope_source(current, registry)?;
                     current = self.records.get(&key)?;
+                }
+                ScopeDecl::Named { .. } => {
+                    let Some(named) =
+                        scope_source(current, registry).and_then(|key| self.records.get(&key))
+                    else {
+                        return Some(ADMIN_ONLY_SCOPE);
+                    };
+                    current = named;
                 }
             }
         }
@@ -113,8 +129,23 @@ impl RecordIndex {
     }
 }
 
-/// The parent a record inherits its scope from, if its entity inherits.
-fn inherited_parent(record: &Record) -> Option<RecordKey> {
+/// The record a record takes its scope from: the parent it inherits from,
+/// or the record it names (when its entity is known).
+fn scope_source(record: &Record, registry: &Registry) -> Option<RecordKey> {
+    if let ScopeDecl::Named {
+        entity_type,
+        entity_id,
+    } = record.entity().scope
+    {
+        let FieldValue::Text(name) = record.get(entity_type)? else {
+            return None;
+        };
+        let entity = registry.entity(name).ok()?;
+        return record
+            .get(entity_id)
+            .and_then(FieldValue::as_uuid)
+            .map(|id| (entity.name, id));
+    }
     let ScopeDecl::Parent(field) = record.entity().scope else {
         return None;
     };

@@ -3,27 +3,10 @@
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use uuid::Uuid;
 
 use crate::decl::EntityDecl;
 use crate::error::Error;
 use crate::record::Record;
-use crate::timestamp::Timestamp;
-
-/// The fields every syncable record carries.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RecordMeta {
-    /// Primary key.
-    pub id: Uuid,
-    /// Creation time.
-    pub created_at: Timestamp,
-    /// The last-write-wins key.
-    pub updated_at: Timestamp,
-    /// Tombstone time, if soft-deleted.
-    pub deleted_at: Option<Timestamp>,
-    /// Who soft-deleted it.
-    pub deleted_by: Option<Uuid>,
-}
 
 /// An entity that syncs: an ordinary serde struct plus its declaration.
 ///
@@ -33,17 +16,15 @@ pub struct RecordMeta {
 /// # Contract
 ///
 /// - The struct serialises to, and deserialises from, a JSON object whose
-///   keys are exactly the wire names of [`DECL`](Self::DECL)'s fields plus
-///   the common ones (`id`, `created_at`, `updated_at`, `deleted_at`,
-///   `deleted_by`).
+///   keys are exactly the wire names of [`DECL`](Self::DECL)'s fields,
+///   common ones included (`id`, `deleted_at`, `deleted_by`, and
+///   `created_at`/`updated_at` unless the entity versions by a field of
+///   its own).
 /// - [`validate`](Self::validate) holds the rules no type can express
 ///   (a vote count not below zero); it must not look anywhere but `self`.
 pub trait Syncable: Serialize + DeserializeOwned + Send + Sync + 'static {
     /// The entity's declaration.
     const DECL: &'static EntityDecl;
-
-    /// The common fields of this record.
-    fn meta(&self) -> RecordMeta;
 
     /// Checks the rules of the entity beyond field types; the message says
     /// which rule was broken.
@@ -86,8 +67,6 @@ pub trait Syncable: Serialize + DeserializeOwned + Send + Sync + 'static {
 pub trait DynSyncable: erased_serde::Serialize + Send + Sync {
     /// The entity's declaration.
     fn decl(&self) -> &'static EntityDecl;
-    /// The common fields.
-    fn meta(&self) -> RecordMeta;
     /// The entity's own rules; see [`Syncable::validate`].
     fn validate(&self) -> Result<(), String>;
 }
@@ -95,9 +74,6 @@ pub trait DynSyncable: erased_serde::Serialize + Send + Sync {
 impl<T: Syncable> DynSyncable for T {
     fn decl(&self) -> &'static EntityDecl {
         T::DECL
-    }
-    fn meta(&self) -> RecordMeta {
-        Syncable::meta(self)
     }
     fn validate(&self) -> Result<(), String> {
         Syncable::validate(self)
@@ -146,21 +122,6 @@ macro_rules! register_entity {
     ($entity:ty) => {
         $crate::inventory::submit! {
             $crate::EntityRegistration::of::<$entity>()
-        }
-    };
-}
-
-/// The [`RecordMeta`] of a struct that holds the common fields under their
-/// wire names: `fn meta(&self) -> RecordMeta { record_meta!(self) }`.
-#[macro_export]
-macro_rules! record_meta {
-    ($record:expr) => {
-        $crate::RecordMeta {
-            id: $record.id,
-            created_at: $record.created_at,
-            updated_at: $record.updated_at,
-            deleted_at: $record.deleted_at,
-            deleted_by: $record.deleted_by,
         }
     };
 }

@@ -72,7 +72,7 @@ async fn duplicate_rows(admin: &Replica, voter: Uuid) -> Vec<AuditLog> {
         .unwrap()
         .into_iter()
         .map(|record| AuditLog::from_record(&record).unwrap())
-        .filter(|row| row.action == "DUPLICATE_VOTE_MARK" && row.entity_id == Some(voter))
+        .filter(|row| row.action == "DUPLICATE_VOTE_MARK" && row.entity_id == voter)
         .collect()
 }
 

@@ -41,7 +41,7 @@ async fn world_with_pen(via: Via, overrides: Overrides) -> (World, Pen, Replica)
 }
 
 async fn server_voters(admin: &Replica) -> usize {
-    sync(admin).await;
+    while sync(admin).await.more_to_pull {}
     admin
         .store
         .find_records(Voter::DECL, &[], false)
@@ -217,4 +217,34 @@ async fn a_slow_upload_completes() {
     let report = sync(&operator).await;
     assert_eq!((report.pushed, report.parked_total), (300, 0));
     assert_eq!(server_voters(&admin).await, 300);
+}
+
+/// The issue's own figure: a full default batch (1 MiB) through a link of
+/// 8 KB/s with the server's default request timeout (60 s): about two
+/// minutes of upload. Run it with `cargo test -p jcselect-e2e --test
+/// middleboxes -- --ignored`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "takes about two minutes: a 1 MiB push at 8 KB/s"]
+async fn a_full_batch_at_eight_kilobytes_a_second_completes() {
+    let (world, pen, admin) = world_with_pen(Via::Http, Overrides::default()).await;
+    let slow_link = throttled_proxy(world.http_address.unwrap(), 8 * 1024).await;
+    let transport: Arc<dyn Transport> =
+        Arc::new(HttpTransport::new(&slow_link, Timeouts::default()).unwrap());
+    let operator = world
+        .replica_over("slow", OPERATOR, quick_settings(), transport)
+        .await;
+    let long_name = "ناخب من بلدة بعيدة ".repeat(12);
+    let voters: Vec<Voter> = (0..1_400)
+        .map(|n| fixture::voter(&pen, &n.to_string(), &long_name))
+        .collect();
+    operator.dao.save(&voters).await.unwrap();
+    let started = std::time::Instant::now();
+    let report = sync(&operator).await;
+    eprintln!(
+        "1,400 voters pushed at 8 KB/s in {:.0} s (batch limit now {} bytes)",
+        started.elapsed().as_secs_f64(),
+        operator.engine.batch_limit()
+    );
+    assert_eq!((report.pushed, report.parked_total), (1_400, 0));
+    assert_eq!(server_voters(&admin).await, 1_400);
 }

@@ -116,14 +116,14 @@ impl Dao {
                     .voted_at
                     .map_or_else(|| "an unknown time".into(), |at| at.to_string()),
                 voter
-                    .voted_by
+                    .voted_by_operator_id
                     .map_or_else(|| "unknown".into(), |by| by.to_string()),
             )));
         }
         let stamp = self.state.next_stamp().await?;
         voter.has_voted = true;
         voter.voted_at = Some(stamp);
-        voter.voted_by = Some(actor.user_id);
+        voter.voted_by_operator_id = Some(actor.user_id);
         voter.updated_at = stamp;
         let record = voter.to_record().map_err(StoreError::from)?;
         write_local(self.store.as_ref(), self.registry, &[record]).await?;
@@ -146,17 +146,17 @@ impl Dao {
         voter.updated_at = stamp;
         let audit = AuditLog {
             id: Uuid::now_v7(),
-            created_at: stamp,
-            updated_at: stamp,
             deleted_at: None,
             deleted_by: None,
             operator_id: Some(actor.user_id),
             action: "VOTER_DELETED".into(),
-            entity_type: Some("Voter".into()),
-            entity_id: Some(voter.id),
+            entity_type: Voter::DECL.name.into(),
+            entity_id: voter.id,
             old_values: None,
             new_values: Some(json!({"deleted_at": stamp, "deleted_by": actor.user_id})),
-            pen_id: Some(voter.pen_id),
+            timestamp: stamp,
+            ip_address: None,
+            user_agent: None,
         };
         let records = [
             voter.to_record().map_err(StoreError::from)?,

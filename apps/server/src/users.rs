@@ -51,6 +51,10 @@ pub async fn add_user(
         deleted_at: None,
         deleted_by: None,
         username: new.username.clone(),
+        password_hash: new
+            .password_hash
+            .clone()
+            .unwrap_or_else(|| jcselect_sync::LOCKED_CREDENTIAL.to_owned()),
         full_name: new.full_name.unwrap_or_else(|| new.username.clone()),
         role: match new.role {
             Role::Admin => UserRole::Admin,
@@ -73,6 +77,7 @@ pub async fn add_user(
         registry,
         audit: &SyncAudit,
         max_clock_skew_micros: 0,
+        accept_credentials: true,
     };
     let system = Principal {
         user_id: user.id,
@@ -210,4 +215,46 @@ pub async fn check_password(
         .await
         .unwrap_or(false);
     Ok(user.filter(|_| matches && known))
+}
+
+/// Who receives a user's password hash in a pull (PROTOCOL.md §2): an
+/// admin's replica, every live and active user's; an operator's replica,
+/// the live and active operators who work at one of its pens; every other
+/// replica, and every replica for an inactive or deleted user, `"!"`.
+#[derive(Clone)]
+pub struct Entitlement {
+    /// Where the users' pens are kept.
+    pub store: std::sync::Arc<dyn ServerStore>,
+}
+
+#[async_trait::async_trait]
+impl jcselect_sync::pull::CredentialPolicy for Entitlement {
+    async fn may_read(
+        &self,
+        principal: &Principal,
+        _entity: &'static jcselect_sync::EntityDecl,
+        record: &serde_json::Map<String, serde_json::Value>,
+    ) -> Result<bool, jcselect_sync::store::StoreError> {
+        let live_and_active = record.get("is_active") == Some(&serde_json::Value::Bool(true))
+            && record
+                .get("deleted_at")
+                .map_or(true, serde_json::Value::is_null);
+        if !live_and_active {
+            return Ok(false);
+        }
+        if principal.role == Role::Admin {
+            return Ok(true);
+        }
+        if record.get("role").and_then(serde_json::Value::as_str) != Some("operator") {
+            return Ok(false);
+        }
+        let Some(username) = record.get("username").and_then(serde_json::Value::as_str) else {
+            return Ok(false);
+        };
+        Ok(self
+            .store
+            .login(username)
+            .await?
+            .is_some_and(|login| login.pens.iter().any(|pen| principal.pens.contains(pen))))
+    }
 }

@@ -350,7 +350,7 @@ async fn buckets_over_http(database: TestDatabase) {
     assert_eq!(response.processed_count, 1, "{response:?}");
     let mut edited = note_as_operator.clone();
     edited.action = "Y".into();
-    edited.updated_at = jcselect_store_conformance::fixture::ago(0);
+    edited.timestamp = jcselect_store_conformance::fixture::ago(0);
     let (_, response) = w.operator.push(vec![update(&edited)]).await;
     assert_eq!(response.failed_changes[0].reason, FailureReason::Immutable);
 
@@ -370,10 +370,12 @@ async fn pen_scoping_of_push_and_pull(database: TestDatabase) {
     let (_, response) = w.admin.push(vec![update(&mine), update(&theirs)]).await;
     assert_eq!(response.processed_count, 2);
 
-    // the operator pulls global records and pen A's, never pen B's
+    // the operator pulls global records and pen A's (pen A itself
+    // included), never pen B's
     let (changes, _) = w.operator.pull_all(None, 50).await;
     let seen: HashSet<Uuid> = changes.iter().map(|c| c.entity_id).collect();
-    assert!(seen.contains(&mine.id) && seen.contains(&w.pen_b.id) && !seen.contains(&theirs.id));
+    assert!(seen.contains(&mine.id) && seen.contains(&w.pen_a.id));
+    assert!(!seen.contains(&theirs.id) && !seen.contains(&w.pen_b.id));
     let (changes, _) = w
         .operator
         .pull_all_since("2000-01-01T00:00:00.000000Z", 2)

@@ -24,8 +24,9 @@ pub fn voter(id: Uuid, pen_id: Uuid, updated_at: Timestamp) -> Voter {
         father_name: Some("علي".into()),
         mother_name: None,
         birth_year: Some(1980),
+        gender: None,
         has_voted: false,
         voted_at: None,
-        voted_by: None,
+        voted_by_operator_id: None,
     }
 }

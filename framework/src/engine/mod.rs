@@ -350,7 +350,7 @@ impl SyncEngine {
                 entity_type: entry.entity_type.to_owned(),
                 entity_id: entry.entity_id,
                 operation: entry.operation,
-                timestamp: record.updated_at(),
+                timestamp: record.version_time(),
                 data: serde_json::value::RawValue::from_string(record.to_json_string())
                     .expect("a record's JSON text is valid JSON"),
             };
@@ -496,9 +496,7 @@ impl SyncEngine {
             return Ok(());
         };
         let stamp = self.state.next_stamp().await?;
-        record
-            .set("updated_at", crate::record::FieldValue::Timestamp(stamp))
-            .map_err(StoreError::from)?;
+        record.set_version_time(stamp).map_err(StoreError::from)?;
         let ids = write_local(self.store.as_ref(), self.registry, &[record]).await?;
         let mut tx = self.store.begin().await?;
         tx.update_outbox(&OutboxEntry {

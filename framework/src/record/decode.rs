@@ -31,6 +31,11 @@ impl<'de> DeserializeSeed<'de> for RecordSeed {
 }
 
 /// How a JSON value that is not the expected one is named in errors.
+/// The locked credential value.
+fn locked() -> FieldValue {
+    FieldValue::Text(crate::decl::LOCKED_CREDENTIAL.to_owned())
+}
+
 fn describe_text(text: &str) -> String {
     if text.chars().count() > 40 {
         "a long string".to_owned()
@@ -101,6 +106,9 @@ impl<'de> Visitor<'de> for ObjectVisitor {
             .map(|(field, slot)| match slot {
                 Some(value) => value,
                 None if field.nullable => Ok(FieldValue::Null),
+                // a credential is never required of a sender (PROTOCOL.md
+                // §2): absent, it reads as the locked value
+                None if field.credential => Ok(locked()),
                 None => Err(Error::MissingField {
                     entity: entity.name,
                     field: field.name,
@@ -195,7 +203,26 @@ impl FieldSeed {
                 text.len()
             )));
         }
+        if !self.field.one_of.is_empty() && !self.field.one_of.contains(&text.as_str()) {
+            return Err(invalid(format!(
+                "{} must be one of {}, got {}",
+                self.field.name,
+                self.field.one_of.join(", "),
+                describe_text(&text)
+            )));
+        }
         Ok(FieldValue::Text(text))
+    }
+
+    /// An integer value, refused below the declared minimum.
+    fn int(&self, number: i64) -> Result<FieldValue, Error> {
+        match self.field.min {
+            Some(min) if number < min => Err(Error::Invalid {
+                entity: self.entity.name,
+                message: format!("{} must be {min} or more, got {number}", self.field.name),
+            }),
+            _ => Ok(FieldValue::Int(number)),
+        }
     }
 
     fn wrong_type(&self, found: String) -> Result<FieldValue, Error> {
@@ -239,6 +266,8 @@ impl<'de> Visitor<'de> for FieldSeed {
     fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
         Ok(if self.field.nullable {
             Ok(FieldValue::Null)
+        } else if self.field.credential {
+            Ok(locked())
         } else {
             self.wrong_type("null".to_owned())
         })
@@ -253,14 +282,14 @@ impl<'de> Visitor<'de> for FieldSeed {
 
     fn visit_i64<E: serde::de::Error>(self, number: i64) -> Result<Self::Value, E> {
         Ok(match self.field.ty {
-            FieldType::Int => Ok(FieldValue::Int(number)),
+            FieldType::Int => self.int(number),
             _ => self.wrong_type(format!("number {number}")),
         })
     }
 
     fn visit_u64<E: serde::de::Error>(self, number: u64) -> Result<Self::Value, E> {
         Ok(match (self.field.ty, i64::try_from(number)) {
-            (FieldType::Int, Ok(number)) => Ok(FieldValue::Int(number)),
+            (FieldType::Int, Ok(number)) => self.int(number),
             _ => self.wrong_type(format!("number {number}")),
         })
     }

@@ -300,8 +300,10 @@ pub async fn a_pulled_page_merges_under_the_conflict_rule(store: Arc<dyn ClientS
         .expect("conflict row queued");
     let row: AuditLog = local(&store, audit.entity_id).await.unwrap();
     assert_eq!(row.action, "SYNC_CONFLICT");
-    assert_eq!(row.entity_id, Some(mine.id));
-    assert_eq!(row.pen_id, Some(world.pen_a.id));
+    assert_eq!(
+        (row.entity_type.as_str(), row.entity_id),
+        ("Voter", mine.id)
+    );
     assert_eq!(row.old_values.unwrap()["full_name"], "local edit");
 }
 

@@ -13,6 +13,15 @@ use jcselect_sync::wire::{EntityChange, Operation, SyncPushRequest, SyncPushResp
 use jcselect_sync::{Registry, Syncable, Timestamp};
 use uuid::Uuid;
 
+/// What the suite's pulls use: jcselect's entities, credentials to admins
+/// only.
+pub fn pull_context() -> jcselect_sync::pull::PullContext<'static> {
+    jcselect_sync::pull::PullContext {
+        registry: registry(),
+        credentials: &jcselect_sync::pull::AdminsOnly,
+    }
+}
+
 /// The registry of jcselect's entities.
 pub fn registry() -> &'static Registry {
     jcselect_entities::registry().expect("entity declarations are consistent")
@@ -34,6 +43,7 @@ pub fn user(name: &str, role: UserRole) -> User {
         deleted_at: None,
         deleted_by: None,
         username: name.to_owned(),
+        password_hash: jcselect_sync::LOCKED_CREDENTIAL.to_owned(),
         full_name: format!("{name} (test)"),
         role,
         is_active: true,
@@ -49,8 +59,8 @@ pub fn pen(label: &str) -> Pen {
         updated_at: at,
         deleted_at: None,
         deleted_by: None,
+        town_name: "طرابلس".to_owned(),
         label: label.to_owned(),
-        town: Some("طرابلس".to_owned()),
     }
 }
 
@@ -64,8 +74,9 @@ pub fn party(name: &str) -> Party {
         deleted_at: None,
         deleted_by: None,
         name: name.to_owned(),
-        abbreviation: None,
+        short_code: None,
         display_order: 1,
+        is_active: true,
     }
 }
 
@@ -84,9 +95,10 @@ pub fn voter(pen: &Pen, number: &str, name: &str) -> Voter {
         father_name: Some("خليل".to_owned()),
         mother_name: None,
         birth_year: Some(1975),
+        gender: None,
         has_voted: false,
         voted_at: None,
-        voted_by: None,
+        voted_by_operator_id: None,
     }
 }
 
@@ -104,6 +116,11 @@ pub fn session(pen: &Pen, operator: &User) -> TallySession {
         session_name: "evening count".to_owned(),
         started_at: at,
         completed_at: None,
+        total_votes_counted: 0,
+        notes: None,
+        ballot_number: 0,
+        recounted_at: None,
+        recount_operator_id: None,
     }
 }
 
@@ -118,37 +135,47 @@ pub fn line(session: &TallySession, party: &Party, votes: i64) -> TallyLine {
         deleted_by: None,
         tally_session_id: session.id,
         party_id: party.id,
+        candidate_id: None,
         vote_count: votes,
+        ballot_type: "normal".to_owned(),
+        ballot_number: None,
     }
 }
 
-/// An audit row written by `operator` at `pen`.
+/// An audit row written by `operator` about `pen` (in the pen's scope),
+/// or about the operator itself (global).
 pub fn audit_row(operator: &User, pen: Option<&Pen>, action: &str) -> AuditLog {
-    let at = ago(300);
+    let (entity_type, entity_id) = match pen {
+        Some(pen) => ("Pen", pen.id),
+        None => ("User", operator.id),
+    };
     AuditLog {
         id: Uuid::new_v4(),
-        created_at: at,
-        updated_at: at,
         deleted_at: None,
         deleted_by: None,
         operator_id: Some(operator.id),
         action: action.to_owned(),
-        entity_type: None,
-        entity_id: None,
+        entity_type: entity_type.to_owned(),
+        entity_id,
         old_values: None,
         new_values: None,
-        pen_id: pen.map(|pen| pen.id),
+        timestamp: ago(300),
+        ip_address: None,
+        user_agent: None,
     }
 }
 
 /// The change carrying `record`'s whole state.
 pub fn change<T: Syncable>(record: &T, operation: Operation) -> EntityChange {
+    // read from the JSON, not a checked record: fixtures may be invalid
+    let json = serde_json::to_value(record).expect("entities serialise");
     EntityChange {
         change_id: Uuid::now_v7(),
         entity_type: T::DECL.name.to_owned(),
-        entity_id: record.meta().id,
+        entity_id: serde_json::from_value(json["id"].clone()).expect("an id"),
         operation,
-        timestamp: record.meta().updated_at,
+        timestamp: serde_json::from_value(json[T::DECL.version_field()].clone())
+            .expect("a version time"),
         data: serde_json::value::to_raw_value(record).expect("entities serialise"),
     }
 }
@@ -249,6 +276,7 @@ pub async fn push_request(
         registry: registry(),
         audit: &SyncAudit,
         max_clock_skew_micros: DEFAULT_MAX_CLOCK_SKEW_MICROS,
+        accept_credentials: false,
     };
     apply_push(
         store.as_ref(),
@@ -272,7 +300,7 @@ pub async fn pull_all(
     let mut changes = Vec::new();
     let mut from = from;
     loop {
-        let page = read_pull(store.as_ref(), principal, from, limit)
+        let page = read_pull(store.as_ref(), &pull_context(), principal, from, limit)
             .await
             .expect("the store answers the pull");
         assert!(page.changes.len() <= limit);

@@ -135,10 +135,10 @@ pub async fn every_bucket_of_the_protocol(store: Arc<dyn ServerStore>) {
     assert!(stored::<Voter>(&store, ok.id).await.is_some());
     assert!(stored::<TallyLine>(&store, orphan.id).await.is_none());
 
-    // forbidden: an operator outside its pen, on a global record, or
-    // tombstoning; immutable: editing an audit row
+    // forbidden: an operator outside its pen (another pen's voter, another
+    // pen itself), or tombstoning; immutable: editing an audit row
     let outside = voter(&world.pen_b, "6", "z");
-    let mut renamed_pen = world.pen_a.clone();
+    let mut renamed_pen = world.pen_b.clone();
     renamed_pen.label = "mine now".into();
     renamed_pen.updated_at = ago(1);
     let mut deleted = ok.clone();
@@ -164,13 +164,11 @@ pub async fn every_bucket_of_the_protocol(store: Arc<dyn ServerStore>) {
 
     let mut edited_note = own_note.clone();
     edited_note.action = "LOGOUT".into();
-    edited_note.updated_at = ago(0);
     let response = push(&store, &world.operator, vec![update(&edited_note)]).await;
     assert_eq!(response.failed_changes[0].reason, FailureReason::Immutable);
     let mut tombstoned_note = own_note.clone();
     tombstoned_note.deleted_at = Some(ago(0));
     tombstoned_note.deleted_by = Some(world.admin_user.id);
-    tombstoned_note.updated_at = ago(0);
     let response = push(&store, &world.admin, vec![update(&tombstoned_note)]).await;
     assert_eq!(response.processed_count, 1, "{response:#?}");
 }
@@ -323,12 +321,19 @@ pub async fn pulls_are_filtered_by_scope(store: Arc<dyn ServerStore>) {
             session_a.id,
             line_a.id,
             global_note.id,
-            world.pen_b.id,
+            world.pen_a.id,
             world.party.id,
         ] {
             assert!(seen.contains(&visible), "{visible} should be pulled");
         }
-        for hidden in [theirs.id, session_b.id, line_b.id, note_b.id] {
+        // a pen is in its own scope: another pen is not a station's business
+        for hidden in [
+            theirs.id,
+            session_b.id,
+            line_b.id,
+            note_b.id,
+            world.pen_b.id,
+        ] {
             assert!(!seen.contains(&hidden), "{hidden} should not be pulled");
         }
     }
@@ -347,12 +352,12 @@ pub async fn conflicts_and_duplicate_vote_marks_are_audited(store: Arc<dyn Serve
     let mut here = base.clone();
     here.has_voted = true;
     here.voted_at = Some(ago(200));
-    here.voted_by = Some(world.operator_user.id);
+    here.voted_by_operator_id = Some(world.operator_user.id);
     here.updated_at = ago(200);
     let mut there = base.clone();
     there.has_voted = true;
     there.voted_at = Some(ago(150));
-    there.voted_by = Some(world.admin_user.id);
+    there.voted_by_operator_id = Some(world.admin_user.id);
     there.updated_at = ago(150);
     push(&store, &world.operator, vec![update(&here)]).await;
     let response = push(&store, &world.admin, vec![update(&there)]).await;
@@ -360,11 +365,16 @@ pub async fn conflicts_and_duplicate_vote_marks_are_audited(store: Arc<dyn Serve
     let kept: Voter = stored(&store, base.id).await.unwrap();
     assert!(kept.has_voted);
     assert_eq!(kept.voted_at, here.voted_at, "the earliest mark stays");
-    assert_eq!(kept.voted_by, here.voted_by);
+    assert_eq!(kept.voted_by_operator_id, here.voted_by_operator_id);
     let duplicates = audit_rows(&store, "DUPLICATE_VOTE_MARK").await;
     assert_eq!(duplicates.len(), 1);
-    assert_eq!(duplicates[0].entity_id, Some(base.id));
-    assert_eq!(duplicates[0].pen_id, Some(world.pen_a.id));
+    assert_eq!(duplicates[0].entity_id, base.id);
+    let (seen, _, _) = pull_all(&store, &world.operator, PullFrom::Cursor(None), 1000).await;
+    assert!(
+        seen.iter()
+            .any(|change| change.entity_id == duplicates[0].id),
+        "the row takes the voter's pen as its scope"
+    );
 
     // a stale unvoted copy loses and cannot un-vote
     let mut stale = base.clone();
@@ -374,7 +384,7 @@ pub async fn conflicts_and_duplicate_vote_marks_are_audited(store: Arc<dyn Serve
     let conflicts = audit_rows(&store, "SYNC_CONFLICT").await;
     let row = conflicts
         .iter()
-        .find(|row| row.entity_id == Some(base.id))
+        .find(|row| row.entity_id == base.id)
         .unwrap();
     assert_eq!(
         row.old_values.as_ref().unwrap()["full_name"],
@@ -400,6 +410,7 @@ pub async fn pulls_page_through_everything_in_both_forms(store: Arc<dyn ServerSt
     let after = jcselect_sync::pull::decode_cursor(&cursor).unwrap();
     let first = jcselect_sync::pull::read_pull(
         store.as_ref(),
+        &crate::fixture::pull_context(),
         &world.admin,
         PullFrom::Cursor(Some(after)),
         100,
@@ -556,6 +567,7 @@ pub async fn a_batch_that_fails_midway_leaves_nothing_behind(store: Arc<dyn Serv
         registry: registry(),
         audit: &jcselect_entities::SyncAudit,
         max_clock_skew_micros: jcselect_sync::push::DEFAULT_MAX_CLOCK_SKEW_MICROS,
+        accept_credentials: false,
     };
     let result = jcselect_sync::push::apply_push(
         store.as_ref(),

@@ -1,6 +1,7 @@
-//! Schema creation is idempotent, and a pre-sync jcselect database (tables
-//! without `deleted_at`/`deleted_by`, UUIDs as 32 hex digits, time stamps
-//! with a space) is upgraded in place without losing a row.
+//! Schema creation is idempotent, and a jcselect desktop database at the
+//! app's initial revision (`52569a9164c7`: tables without
+//! `deleted_at`/`deleted_by`, UUIDs as 32 hex digits, time stamps with a
+//! space) is upgraded in place without losing a row.
 
 use jcselect_entities::{Pen, Voter};
 use jcselect_store_sqlite::SqliteStore;
@@ -22,35 +23,36 @@ async fn a_pre_sync_database_is_upgraded_without_losing_a_row() {
     let pen_id = Uuid::new_v4();
     let voter_ids: Vec<Uuid> = (0..50).map(|_| Uuid::new_v4()).collect();
     {
-        // the layout before the seed's Alembic step: no tombstone columns
+        // the app's initial revision: no tombstone columns
         let pool = sqlx::SqlitePool::connect(&format!("{url}?mode=rwc"))
             .await
             .unwrap();
         sqlx::query(
-            "CREATE TABLE pens (id CHAR(32) PRIMARY KEY, created_at DATETIME NOT NULL, \
-             updated_at DATETIME NOT NULL, label VARCHAR NOT NULL, town VARCHAR)",
+            "CREATE TABLE pens (created_at DATETIME NOT NULL, updated_at DATETIME NOT NULL, \
+             id CHAR(32) NOT NULL, town_name VARCHAR NOT NULL, label VARCHAR NOT NULL, PRIMARY KEY (id))",
         )
         .execute(&pool)
         .await
         .unwrap();
         sqlx::query(
-            "CREATE TABLE voters (id CHAR(32) PRIMARY KEY, created_at DATETIME NOT NULL, \
-             updated_at DATETIME NOT NULL, pen_id CHAR(32) NOT NULL, voter_number VARCHAR NOT NULL, \
-             full_name VARCHAR NOT NULL, father_name VARCHAR, mother_name VARCHAR, birth_year INTEGER, \
-             has_voted BOOLEAN NOT NULL, voted_at DATETIME, voted_by CHAR(32))",
+            "CREATE TABLE voters (created_at DATETIME NOT NULL, updated_at DATETIME NOT NULL, \
+             id CHAR(32) NOT NULL, pen_id CHAR(32) NOT NULL, voted_by_operator_id CHAR(32), \
+             voter_number VARCHAR NOT NULL, full_name VARCHAR NOT NULL, father_name VARCHAR, \
+             mother_name VARCHAR, birth_year INTEGER, gender VARCHAR, has_voted BOOLEAN NOT NULL, \
+             voted_at DATETIME, PRIMARY KEY (id))",
         )
         .execute(&pool)
         .await
         .unwrap();
-        sqlx::query("INSERT INTO pens VALUES (?1, '2024-05-01 08:00:00.000000', '2024-05-01 08:00:00.000000', 'قلم ١', NULL)")
+        sqlx::query("INSERT INTO pens VALUES ('2024-05-01 08:00:00.000000', '2024-05-01 08:00:00.000000', ?1, 'طرابلس', 'قلم ١')")
             .bind(pen_id.simple().to_string())
             .execute(&pool)
             .await
             .unwrap();
         for (n, id) in voter_ids.iter().enumerate() {
             sqlx::query(
-                "INSERT INTO voters VALUES (?1, '2024-05-01 08:00:00.000000', '2024-05-01 09:30:00.250000', \
-                 ?2, ?3, 'فاطمة الزهراء', NULL, NULL, 1990, ?4, NULL, NULL)",
+                "INSERT INTO voters VALUES ('2024-05-01 08:00:00.000000', '2024-05-01 09:30:00.250000', \
+                 ?1, ?2, NULL, ?3, 'فاطمة الزهراء', NULL, NULL, 1990, 'F', ?4, NULL)",
             )
             .bind(id.simple().to_string())
             .bind(pen_id.simple().to_string())

@@ -36,6 +36,7 @@ pub async fn push(
         audit: &SyncAudit,
         max_clock_skew_micros: i64::try_from(app.max_clock_skew_seconds).unwrap_or(i64::MAX / 2)
             * 1_000_000,
+        accept_credentials: false,
     };
     let response = apply_push(
         app.store.as_ref(),
@@ -120,7 +121,14 @@ pub async fn pull(
 ) -> Result<Response, ApiError> {
     let principal = app.authenticate(&headers).await?;
     let (from, limit) = pull_from(&params)?;
-    let page = read_pull(app.store.as_ref(), &principal, from, limit).await?;
+    let entitlement = crate::users::Entitlement {
+        store: app.store.clone(),
+    };
+    let context = jcselect_sync::pull::PullContext {
+        registry: app.registry,
+        credentials: &entitlement,
+    };
+    let page = read_pull(app.store.as_ref(), &context, &principal, from, limit).await?;
     app.metrics.pull(&page);
     tracing::debug!(user = %principal.user_id, changes = page.changes.len(), has_more = page.has_more, "pull");
     Ok(Json(page).into_response())
