@@ -16,6 +16,7 @@ pub mod conflict;
 pub mod decl;
 pub mod engine;
 mod error;
+mod natural_key;
 mod order;
 pub mod pull;
 pub mod push;

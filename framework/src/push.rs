@@ -141,12 +141,14 @@ pub async fn apply_push(
             candidates.iter().map(|c| &c.record),
         )
         .await?;
+    let claims =
+        crate::natural_key::Claims::load(tx.as_mut(), candidates.iter().map(|c| &c.record)).await?;
     let in_batch: std::collections::HashSet<RecordKey> = candidates
         .iter()
         .map(|c| (c.record.entity().name, c.record.id()))
         .collect();
 
-    let mut writes = Writes::new(received_at);
+    let mut writes = Writes::new(received_at, claims);
     for candidate in &candidates {
         let change = &request.changes[candidate.index];
         let bucket = sort_change(
@@ -253,6 +255,12 @@ fn sort_change(
     let record: &Record = &with_stored_credentials(context, record, stored.as_ref());
     if let Some(refusal) = authorize(principal, record, stored.as_ref(), known, context.registry) {
         return Bucket::Failed(FailureReason::Forbidden, refusal);
+    }
+    if let Some((key, holder)) = writes.claims.holder(record) {
+        return Bucket::Failed(
+            FailureReason::Invalid,
+            crate::natural_key::breach_message(record, key, holder),
+        );
     }
     if let Some(stored) = &stored {
         if entity.append_only
@@ -408,14 +416,17 @@ struct Writes {
     /// order.
     records: BTreeMap<&'static str, (Vec<Uuid>, HashMap<Uuid, Record>)>,
     log: Vec<(Uuid, Operation, Option<Uuid>, Record)>,
+    /// Who holds each natural key, as stored and as written so far.
+    claims: crate::natural_key::Claims,
 }
 
 impl Writes {
-    fn new(received_at: Timestamp) -> Self {
+    fn new(received_at: Timestamp, claims: crate::natural_key::Claims) -> Self {
         Writes {
             received_at,
             records: BTreeMap::new(),
             log: Vec::new(),
+            claims,
         }
     }
 
@@ -430,6 +441,10 @@ impl Writes {
         let (order, latest) = self.records.entry(record.entity().name).or_default();
         if latest.insert(record.id(), record.clone()).is_none() {
             order.push(record.id());
+        }
+        if !record.entity().natural_keys.is_empty() {
+            let previous = known.get(&(record.entity().name, record.id()));
+            self.claims.update(previous, &record);
         }
         known.insert(record.clone());
         let scope = known.scope_of(&record, context.registry);
@@ -475,6 +490,7 @@ impl Writes {
             received_at,
             mut records,
             log,
+            claims: _,
         } = self;
         let upserts = async {
             for entity in context.registry.entities() {

@@ -36,6 +36,16 @@ pub trait RecordTransaction: Send {
         entity: &'static EntityDecl,
         records: &[Record],
     ) -> Result<(), StoreError>;
+
+    /// The stored records of `entity` (tombstones included) whose `field`
+    /// holds one of `values` (none of them null): how natural keys are
+    /// checked.
+    async fn find_by_field(
+        &mut self,
+        entity: &'static EntityDecl,
+        field: &'static str,
+        values: &[crate::record::FieldValue],
+    ) -> Result<Vec<Record>, StoreError>;
 }
 
 pub use client::{ClientStore, ClientTransaction, OutboxEntry, OutboxState, OutboxSummary};

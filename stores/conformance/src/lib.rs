@@ -9,6 +9,7 @@ use std::io::Write;
 use std::sync::Once;
 
 pub mod client;
+pub mod failing;
 pub mod fixture;
 pub mod server;
 
@@ -41,6 +42,7 @@ macro_rules! server_suite {
             a_batch_that_fails_midway_leaves_nothing_behind,
             logins_are_kept_replaced_and_never_pulled,
             refresh_sessions_are_taken_once,
+            natural_keys_are_refused_naming_the_holder,
         );
     };
     (@tests $make:expr; $cfg:meta; $reason:literal; $($name:ident),+ $(,)?) => {

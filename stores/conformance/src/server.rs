@@ -556,12 +556,10 @@ pub async fn a_batch_that_fails_midway_leaves_nothing_behind(store: Arc<dyn Serv
     world.seed(&store).await;
     let head = store.log_head().await.unwrap();
     let first = user("same-name", UserRole::Operator);
-    let mut second = user("same-name", UserRole::Operator);
-    second.full_name = "another person".into();
     let pen = pen("new pen");
     let request = jcselect_sync::wire::SyncPushRequest {
         client_id: "x".into(),
-        changes: vec![update(&pen), update(&first), update(&second)],
+        changes: vec![update(&pen), update(&first)],
     };
     let context = jcselect_sync::push::PushContext {
         registry: registry(),
@@ -569,18 +567,17 @@ pub async fn a_batch_that_fails_midway_leaves_nothing_behind(store: Arc<dyn Serv
         max_clock_skew_micros: jcselect_sync::push::DEFAULT_MAX_CLOCK_SKEW_MICROS,
         accept_credentials: false,
     };
+    // the records are written, then the change log cannot be
+    let failing = crate::failing::FailsMidPush(store.clone());
     let result = jcselect_sync::push::apply_push(
-        store.as_ref(),
+        &failing,
         &context,
         &world.admin,
         &request,
         Timestamp::now(),
     )
     .await;
-    assert!(
-        result.is_err(),
-        "the unique user name must make the batch fail"
-    );
+    assert!(result.is_err(), "the push must fail");
     assert_eq!(store.log_head().await.unwrap(), head);
     assert!(stored::<jcselect_entities::Pen>(&store, pen.id)
         .await
@@ -644,4 +641,101 @@ pub async fn refresh_sessions_are_taken_once(store: Arc<dyn ServerStore>) {
         .collect();
     assert_eq!(taken, vec![live]);
     assert_eq!(store.take_session("cc33").await.unwrap(), None);
+}
+
+/// Natural keys (PROTOCOL.md §1): a user name and a party name are unique
+/// among all records, tombstones included; a pen's voter number among its
+/// live voters. A breach is `invalid` naming the holder, never a 5xx, and
+/// the rest of the batch is applied.
+pub async fn natural_keys_are_refused_naming_the_holder(store: Arc<dyn ServerStore>) {
+    let world = World::new();
+    world.seed(&store).await;
+    let invalid_naming = |response: &jcselect_sync::wire::SyncPushResponse, holder: Uuid| {
+        assert_eq!(response.failed_changes.len(), 1, "{response:#?}");
+        let failed = &response.failed_changes[0];
+        assert_eq!(failed.reason, FailureReason::Invalid);
+        assert!(
+            failed.message.contains(&holder.to_string()),
+            "{}",
+            failed.message
+        );
+    };
+
+    // users: a second "سامي" is refused, even once the first is deleted
+    let first = user("سامي", UserRole::Operator);
+    assert_eq!(
+        push(&store, &world.admin, vec![update(&first)])
+            .await
+            .processed_count,
+        1
+    );
+    let second = user("سامي", UserRole::Operator);
+    invalid_naming(
+        &push(&store, &world.admin, vec![update(&second)]).await,
+        first.id,
+    );
+    let mut gone = first.clone();
+    gone.deleted_at = Some(ago(5));
+    gone.deleted_by = Some(world.admin_user.id);
+    gone.updated_at = ago(5);
+    assert_eq!(
+        push(&store, &world.admin, vec![update(&gone)])
+            .await
+            .processed_count,
+        1
+    );
+    invalid_naming(
+        &push(&store, &world.admin, vec![update(&second)]).await,
+        first.id,
+    );
+
+    // parties
+    let twin = party(&world.party.name);
+    invalid_naming(
+        &push(&store, &world.admin, vec![update(&twin)]).await,
+        world.party.id,
+    );
+
+    // voters: one number per pen among live voters; another pen may reuse it
+    let held = voter(&world.pen_a, "1001", "أ");
+    let elsewhere = voter(&world.pen_b, "1001", "ب");
+    let response = push(
+        &store,
+        &world.admin,
+        vec![update(&held), update(&elsewhere)],
+    )
+    .await;
+    assert_eq!(response.processed_count, 2, "{response:#?}");
+    let again = voter(&world.pen_a, "1001", "ج");
+    let unrelated = voter(&world.pen_a, "1002", "د");
+    let response = push(
+        &store,
+        &world.admin,
+        vec![update(&again), update(&unrelated)],
+    )
+    .await;
+    assert_eq!(
+        response.processed_count, 1,
+        "the rest of the batch is applied"
+    );
+    invalid_naming(&response, held.id);
+    // two new voters with one number in one batch: the first takes it
+    let one = voter(&world.pen_a, "2002", "هـ");
+    let other = voter(&world.pen_a, "2002", "و");
+    let response = push(&store, &world.admin, vec![update(&one), update(&other)]).await;
+    assert_eq!(response.processed_count, 1);
+    invalid_naming(&response, one.id);
+    // a deleted voter frees the number
+    let mut deleted = held.clone();
+    deleted.deleted_at = Some(ago(5));
+    deleted.deleted_by = Some(world.admin_user.id);
+    deleted.updated_at = ago(5);
+    assert_eq!(
+        push(&store, &world.admin, vec![update(&deleted)])
+            .await
+            .processed_count,
+        1
+    );
+    let response = push(&store, &world.admin, vec![update(&again)]).await;
+    assert_eq!(response.processed_count, 1, "{response:#?}");
 }

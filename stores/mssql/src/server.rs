@@ -408,4 +408,26 @@ impl RecordTransaction for MssqlPush {
         }
         Ok(())
     }
+
+    async fn find_by_field(
+        &mut self,
+        entity: &'static EntityDecl,
+        field: &'static str,
+        values: &[jcselect_sync::FieldValue],
+    ) -> Result<Vec<Record>, StoreError> {
+        let Some(declared) = entity.all_fields().find(|declared| declared.name == field) else {
+            return Ok(Vec::new());
+        };
+        let mut records = Vec::new();
+        for chunk in values.chunks(DIALECT.max_parameters()) {
+            let mut query = Query::new(sql::select_by_field(DIALECT, entity, field, chunk.len()));
+            for value in chunk {
+                bind(&mut query, value, declared.ty);
+            }
+            for row in fetch(self.conn(), query).await? {
+                records.push(decode_record(entity, &row)?);
+            }
+        }
+        Ok(records)
+    }
 }

@@ -61,6 +61,11 @@ pub fn all_statements(entities: &[&'static EntityDecl]) -> Vec<String> {
         for field in entity.all_fields().filter(|field| field.nullable) {
             all.push(sql::add_column(DIALECT, entity.table, field));
         }
+        for key in entity.natural_keys {
+            for field in key.fields {
+                all.push(sql::select_by_field(DIALECT, entity, field, 2));
+            }
+        }
         for rows in [1, 3] {
             all.push(sql::select_records(DIALECT, entity, rows).to_string());
             all.push(sql::upsert_records(DIALECT, entity, rows).to_string());

@@ -103,35 +103,45 @@ pub(crate) fn column_arrays(entity: &EntityDecl, records: &[Record]) -> Vec<Colu
         .all_fields()
         .enumerate()
         .map(|(index, field)| {
-            let column = records.iter().map(|record| &record.values()[index]);
-            match field.ty {
-                FieldType::Uuid => ColumnArray::Uuid(column.map(FieldValue::as_uuid).collect()),
-                FieldType::Text | FieldType::Json => ColumnArray::Text(
-                    column
-                        .map(|value| match value {
-                            FieldValue::Text(text) => Some(text.clone()),
-                            FieldValue::Json(json) => Some(json.to_string()),
-                            _ => None,
-                        })
-                        .collect(),
-                ),
-                FieldType::Int => ColumnArray::Int(
-                    column
-                        .map(|value| match value {
-                            FieldValue::Int(number) => Some(*number),
-                            _ => None,
-                        })
-                        .collect(),
-                ),
-                FieldType::Bool => ColumnArray::Bool(column.map(FieldValue::as_bool).collect()),
-                FieldType::Timestamp => ColumnArray::Time(
-                    column
-                        .map(|value| value.as_timestamp().map(Timestamp::to_datetime))
-                        .collect(),
-                ),
-            }
+            column_array(
+                field.ty,
+                records.iter().map(|record| &record.values()[index]),
+            )
         })
         .collect()
+}
+
+/// Values of one type as the array PostgreSQL unnests.
+pub(crate) fn column_array<'v>(
+    ty: FieldType,
+    column: impl Iterator<Item = &'v FieldValue>,
+) -> ColumnArray {
+    match ty {
+        FieldType::Uuid => ColumnArray::Uuid(column.map(FieldValue::as_uuid).collect()),
+        FieldType::Text | FieldType::Json => ColumnArray::Text(
+            column
+                .map(|value| match value {
+                    FieldValue::Text(text) => Some(text.clone()),
+                    FieldValue::Json(json) => Some(json.to_string()),
+                    _ => None,
+                })
+                .collect(),
+        ),
+        FieldType::Int => ColumnArray::Int(
+            column
+                .map(|value| match value {
+                    FieldValue::Int(number) => Some(*number),
+                    _ => None,
+                })
+                .collect(),
+        ),
+        FieldType::Bool => ColumnArray::Bool(column.map(FieldValue::as_bool).collect()),
+        FieldType::Timestamp => ColumnArray::Time(
+            column
+                .map(|value| value.as_timestamp().map(Timestamp::to_datetime))
+                .collect(),
+        ),
+    }
 }
 
 /// Binds one column array.

@@ -17,7 +17,7 @@ use sqlx::{PgConnection, Postgres, Row, Transaction};
 use uuid::Uuid;
 
 use crate::codec::{
-    backend, bind_array, column_arrays, corrupt, decode_record, timestamp, PgQuery,
+    backend, bind_array, column_array, column_arrays, corrupt, decode_record, timestamp, PgQuery,
 };
 use crate::config::PgStore;
 
@@ -347,5 +347,24 @@ impl RecordTransaction for PgPush {
         }
         query.execute(&mut *self.tx).await.map_err(backend)?;
         Ok(())
+    }
+
+    async fn find_by_field(
+        &mut self,
+        entity: &'static EntityDecl,
+        field: &'static str,
+        values: &[jcselect_sync::FieldValue],
+    ) -> Result<Vec<Record>, StoreError> {
+        let Some(declared) = entity.all_fields().find(|declared| declared.name == field) else {
+            return Ok(Vec::new());
+        };
+        let text = sql::postgres::select_by_field(entity, field);
+        bind_array(sqlx::query(&text), column_array(declared.ty, values.iter()))
+            .fetch_all(&mut *self.tx)
+            .await
+            .map_err(backend)?
+            .iter()
+            .map(|row| decode_record(entity, row))
+            .collect()
     }
 }

@@ -101,6 +101,22 @@ pub fn select_records(dialect: Dialect, entity: &'static EntityDecl, ids: usize)
     })
 }
 
+/// `SELECT` every column of the records whose `field` is one of `values`
+/// bound values; columns in [`EntityDecl::all_fields`] order.
+pub fn select_by_field(
+    dialect: Dialect,
+    entity: &'static EntityDecl,
+    field: &'static str,
+    values: usize,
+) -> String {
+    format!(
+        "SELECT {} FROM {} WHERE {field} IN ({})",
+        column_list(entity),
+        entity.table,
+        placeholders(dialect, 1, values)
+    )
+}
+
 /// Inserts `rows` whole records, replacing those already there. Binds each
 /// row's values in [`EntityDecl::all_fields`] order, row after row.
 pub fn upsert_records(dialect: Dialect, entity: &'static EntityDecl, rows: usize) -> Arc<str> {
@@ -386,6 +402,21 @@ pub mod postgres {
             FieldType::Bool => "boolean[]",
             FieldType::Timestamp => "timestamptz[]",
         }
+    }
+
+    /// `SELECT` every column of the records whose `field` is in the bound
+    /// array; columns in [`EntityDecl::all_fields`] order.
+    pub fn select_by_field(entity: &'static EntityDecl, field: &'static str) -> String {
+        let ty = entity
+            .all_fields()
+            .find(|declared| declared.name == field)
+            .map_or(FieldType::Text, |declared| declared.ty);
+        format!(
+            "SELECT {} FROM {} WHERE {field} = ANY($1::{})",
+            column_list(entity),
+            entity.table,
+            array_type(ty)
+        )
     }
 
     /// `SELECT` every column of the records whose id is in the bound

@@ -98,4 +98,24 @@ impl jcselect_sync::store::RecordTransaction for SqliteTx {
     ) -> Result<(), StoreError> {
         self.upsert(entity, records).await
     }
+
+    async fn find_by_field(
+        &mut self,
+        entity: &'static EntityDecl,
+        field: &'static str,
+        values: &[jcselect_sync::FieldValue],
+    ) -> Result<Vec<Record>, StoreError> {
+        let mut records = Vec::new();
+        for chunk in values.chunks(DIALECT.max_parameters()) {
+            let text = sql::select_by_field(DIALECT, entity, field, chunk.len());
+            let mut query = sqlx::query(&text);
+            for value in chunk {
+                query = bind(query, value);
+            }
+            for row in query.fetch_all(&mut *self.tx).await.map_err(backend)? {
+                records.push(decode_record(entity, &row)?);
+            }
+        }
+        Ok(records)
+    }
 }
