@@ -424,6 +424,15 @@ async fn execute(cli: Cli) -> Result<ExitStatus, CliError> {
         }
         Command::Run => {
             let password = std::env::var("JCSELECT_PASSWORD").ok();
+            // listen for Ctrl-C before the first cycle, so that an interrupt
+            // during it stops the loop instead of killing the process
+            let (interrupted, on_interrupt) = tokio::sync::oneshot::channel::<()>();
+            tokio::spawn(async move {
+                if tokio::signal::ctrl_c().await.is_ok() {
+                    let _ = interrupted.send(());
+                }
+            });
+            tokio::task::yield_now().await;
             tracing::info!(%server, %database, "sync loop started; Ctrl-C stops it");
             replica
                 .engine
@@ -434,7 +443,7 @@ async fn execute(cli: Cli) -> Result<ExitStatus, CliError> {
                         print(json_mode, value, text);
                     },
                     async {
-                        let _ = tokio::signal::ctrl_c().await;
+                        let _ = on_interrupt.await;
                     },
                 )
                 .await;

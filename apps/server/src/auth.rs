@@ -1,5 +1,6 @@
 //! Tokens (JWT, HS256, issuer and expiry checked) and password hashes
-//! (argon2).
+//! (bcrypt in passlib's `$2b$` form, which the desktop app verifies
+//! offline; argon2 hashes of users made before still verify).
 
 use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
@@ -129,23 +130,39 @@ impl Tokens {
     }
 }
 
-/// An argon2id hash (PHC string) of a password, salted at random.
+/// The bcrypt cost of new hashes (passlib's default for the app).
+pub const BCRYPT_COST: u32 = 12;
+
+/// A bcrypt hash (`$2b$12$…`, passlib's format) of a password, salted at
+/// random.
 pub fn hash_password(password: &str) -> String {
+    bcrypt::hash_with_result(password, BCRYPT_COST)
+        .expect("bcrypt hashing with a valid cost cannot fail")
+        .format_for_version(bcrypt::Version::TwoB)
+}
+
+/// Whether `password` matches a stored hash: bcrypt (`$2b$`, `$2a$`,
+/// `$2y$`) or argon2 (users made before); a malformed or locked (`"!"`)
+/// hash never does.
+pub fn verify_password(password: &str, hash: &str) -> bool {
+    if hash.starts_with("$argon2") {
+        return PasswordHash::new(hash)
+            .map(|parsed| {
+                Argon2::default()
+                    .verify_password(password.as_bytes(), &parsed)
+                    .is_ok()
+            })
+            .unwrap_or(false);
+    }
+    hash.starts_with("$2") && bcrypt::verify(password, hash).unwrap_or(false)
+}
+
+/// An argon2id hash: only for tests of users made before bcrypt.
+pub fn argon2_hash(password: &str) -> String {
     Argon2::default()
         .hash_password(password.as_bytes(), &SaltString::generate(&mut OsRng))
         .expect("hashing with default argon2 parameters cannot fail")
         .to_string()
-}
-
-/// Whether `password` matches a stored hash (a malformed hash never does).
-pub fn verify_password(password: &str, hash: &str) -> bool {
-    PasswordHash::new(hash)
-        .map(|parsed| {
-            Argon2::default()
-                .verify_password(password.as_bytes(), &parsed)
-                .is_ok()
-        })
-        .unwrap_or(false)
 }
 
 #[cfg(test)]
@@ -189,11 +206,36 @@ mod tests {
     }
 
     #[test]
-    fn passwords_hash_and_verify() {
+    fn passwords_hash_as_passlib_bcrypt_and_argon2_still_verifies() {
         let hash = hash_password("كلمة السر");
-        assert!(hash.starts_with("$argon2id$"));
+        assert!(hash.starts_with("$2b$12$"), "{hash}");
         assert!(verify_password("كلمة السر", &hash));
         assert!(!verify_password("wrong", &hash));
-        assert!(!verify_password("x", "not a hash"));
+        let old = argon2_hash("كلمة السر");
+        assert!(verify_password("كلمة السر", &old));
+        assert!(!verify_password("wrong", &old));
+        for locked in ["x", "not a hash", "!", ""] {
+            assert!(!verify_password("x", locked));
+        }
+    }
+
+    #[test]
+    fn hashes_made_by_passlib_verify_and_ours_verify_in_passlib_form() {
+        // made with passlib.hash.bcrypt.using(rounds=4).hash(…) (passlib
+        // 1.7, the app's library)
+        let passlib = [
+            (
+                "secret",
+                "$2b$04$Uya5GqS5JerVV1PKh5nFUunFnZhKW5ZpFKo40KOjOra/6M7rReO6W",
+            ),
+            (
+                "كلمة السر",
+                "$2b$04$PEFko0HsW5CDoARDmuSo2e2xVjkNkdZza6mB01.GEs.Fprv/gugIy",
+            ),
+        ];
+        for (password, hash) in passlib {
+            assert!(verify_password(password, hash), "{hash}");
+            assert!(!verify_password("wrong", hash));
+        }
     }
 }

@@ -23,7 +23,7 @@ pub struct NewUser {
     pub role: Role,
     /// The pens an operator may touch.
     pub pens: Vec<Uuid>,
-    /// An argon2 hash of the password, if the user logs in with one.
+    /// A bcrypt hash of the password, if the user logs in with one.
     pub password_hash: Option<String>,
 }
 
@@ -90,11 +90,13 @@ pub async fn add_user(
             "the user record was refused: {response:?}"
         )));
     }
+    // the hash lives in the User record (the server's is the real one);
+    // the log-in keeps the pens
     store
         .put_login(&Login {
             username: new.username,
             user_id: user.id,
-            password_hash: new.password_hash,
+            password_hash: None,
             pens: new.pens,
         })
         .await?;
@@ -102,12 +104,25 @@ pub async fn add_user(
 }
 
 /// A user who may be given a token: known, active, not deleted.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct ActiveUser {
     /// The log-in.
     pub login: Login,
     /// The role its `User` record holds now.
     pub role: Role,
+    /// Its password hash: the `User` record's, or for a user made before
+    /// hashes lived in the record, the log-in's; `None` when neither holds
+    /// one (only minted tokens).
+    pub password_hash: Option<String>,
+}
+
+impl std::fmt::Debug for ActiveUser {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ActiveUser")
+            .field("login", &self.login)
+            .field("role", &self.role)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Finds an active user by name.
@@ -133,7 +148,14 @@ pub async fn active_user(
         UserRole::Admin => Role::Admin,
         UserRole::Operator => Role::Operator,
     };
-    Ok(Some(ActiveUser { login, role }))
+    let password_hash = Some(user.password_hash)
+        .filter(|hash| hash != jcselect_sync::LOCKED_CREDENTIAL)
+        .or_else(|| login.password_hash.clone());
+    Ok(Some(ActiveUser {
+        login,
+        role,
+        password_hash,
+    }))
 }
 
 /// What a token's holder may do now: `None` when the user no longer
@@ -204,9 +226,7 @@ pub async fn check_password(
     let user = active_user(store, username).await?;
     // an unknown name, an inactive user or one without a password costs
     // one full hash check too, so the time taken tells nothing
-    let hash = user
-        .as_ref()
-        .and_then(|user| user.login.password_hash.clone());
+    let hash = user.as_ref().and_then(|user| user.password_hash.clone());
     let known = hash.is_some();
     let hash = hash.unwrap_or_else(|| decoy_hash().to_owned());
     let password = password.to_owned();

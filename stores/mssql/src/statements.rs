@@ -58,7 +58,10 @@ pub fn all_statements(entities: &[&'static EntityDecl]) -> Vec<String> {
     for entity in entities {
         all.push(sql::create_entity_table(DIALECT, entity));
         all.extend(sql::create_indexes(DIALECT, entity));
-        for field in entity.all_fields().filter(|field| field.nullable) {
+        for field in entity
+            .all_fields()
+            .filter(|field| field.nullable || field.credential)
+        {
             all.push(sql::add_column(DIALECT, entity.table, field));
         }
         for key in entity.natural_keys {

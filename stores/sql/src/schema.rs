@@ -99,7 +99,7 @@ pub fn plan_entity_migration(
             .all_fields()
             .filter(|field| !existing.contains(field.name))
         {
-            if !field.nullable {
+            if !field.nullable && !field.credential {
                 return Err(format!(
                     "table {} exists without required column {}; it cannot be upgraded in place",
                     entity.table, field.name
@@ -116,13 +116,22 @@ pub fn plan_entity_migration(
     })
 }
 
-/// `ALTER TABLE … ADD` for a declared column an older table lacks.
+/// `ALTER TABLE … ADD` for a declared column an older table lacks (a
+/// credential column arrives holding the locked value in every row).
 pub fn add_column(dialect: Dialect, table: &str, field: &FieldDecl) -> String {
     let keyword = match dialect {
         Dialect::MsSql => "ADD",
         _ => "ADD COLUMN",
     };
-    format!("ALTER TABLE {table} {keyword} {}", column(dialect, field))
+    let default = if field.credential && !field.nullable {
+        format!(" DEFAULT '{}'", jcselect_sync::LOCKED_CREDENTIAL)
+    } else {
+        String::new()
+    };
+    format!(
+        "ALTER TABLE {table} {keyword} {}{default}",
+        column(dialect, field)
+    )
 }
 
 /// The support tables, by name: the server's log-ins and refresh
