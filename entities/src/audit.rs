@@ -1,9 +1,6 @@
 //! `AuditLog`: the append-only trail of who did what.
 
-use jcselect_sync::{
-    EntityDecl, FieldDecl, FieldType, Placement, ReferenceDecl, ScopeDecl, Syncable, Timestamp,
-    Versioning,
-};
+use jcselect_sync::{Syncable, Timestamp};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use uuid::Uuid;
@@ -13,7 +10,16 @@ use uuid::Uuid;
 /// is its version time (it has no `created_at`/`updated_at`). It takes the
 /// scope of the record it names, fixed when the row is stored. Synced after
 /// every other entity.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Syncable)]
+#[sync(
+    table = "audit_logs",
+    deleted_by = User,
+    version = timestamp,
+    scope_named(entity_type, entity_id),
+    placement_last,
+    append_only,
+    owner = operator_id
+)]
 pub struct AuditLog {
     /// Primary key.
     pub id: Uuid,
@@ -22,55 +28,28 @@ pub struct AuditLog {
     /// Who deleted it.
     pub deleted_by: Option<Uuid>,
     /// Who acted.
+    #[sync(references = User, indexed)]
     pub operator_id: Option<Uuid>,
     /// What happened (`VOTER_MARKED`, `SYNC_CONFLICT`, …).
+    #[sync(indexed)]
     pub action: String,
     /// The entity acted on (a wire name such as `Voter`).
+    #[sync(indexed)]
     pub entity_type: String,
     /// The record acted on.
+    #[sync(indexed)]
     pub entity_id: Uuid,
     /// The record before.
     pub old_values: Option<Value>,
     /// The record after.
     pub new_values: Option<Value>,
     /// When it happened.
+    #[sync(indexed)]
     pub timestamp: Timestamp,
     /// Where the request came from, when known.
     pub ip_address: Option<String>,
     /// What program made the request, when known.
     pub user_agent: Option<String>,
-}
-
-impl Syncable for AuditLog {
-    const DECL: &'static EntityDecl = &EntityDecl {
-        fields: &[
-            FieldDecl::new("operator_id", FieldType::Uuid)
-                .nullable()
-                .indexed(),
-            FieldDecl::new("action", FieldType::Text).indexed(),
-            FieldDecl::new("entity_type", FieldType::Text).indexed(),
-            FieldDecl::new("entity_id", FieldType::Uuid).indexed(),
-            FieldDecl::new("old_values", FieldType::Json).nullable(),
-            FieldDecl::new("new_values", FieldType::Json).nullable(),
-            FieldDecl::new("timestamp", FieldType::Timestamp).indexed(),
-            FieldDecl::new("ip_address", FieldType::Text).nullable(),
-            FieldDecl::new("user_agent", FieldType::Text).nullable(),
-        ],
-        versioning: Versioning::OwnField("timestamp"),
-        references: &[ReferenceDecl {
-            field: "operator_id",
-            parent: "User",
-        }],
-        deleted_by: Some("User"),
-        scope: ScopeDecl::Named {
-            entity_type: "entity_type",
-            entity_id: "entity_id",
-        },
-        placement: Placement::Last,
-        append_only: true,
-        owner_field: Some("operator_id"),
-        ..EntityDecl::new("AuditLog", "audit_logs")
-    };
 }
 
 /// jcselect's audit trail for the sync logic: `SYNC_CONFLICT` rows holding

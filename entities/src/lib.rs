@@ -13,7 +13,7 @@ mod voter;
 
 pub use audit::{AuditLog, SyncAudit};
 pub use reference::{Party, Pen};
-pub use tally::{TallyLine, TallySession, BALLOT_TYPES};
+pub use tally::{TallyLine, TallySession};
 pub use user::{Role, User};
 pub use voter::Voter;
 

@@ -1,11 +1,12 @@
 //! The reference data every pen needs: `Party` and `Pen`.
 
-use jcselect_sync::{EntityDecl, FieldDecl, FieldType, NaturalKey, ScopeDecl, Syncable, Timestamp};
+use jcselect_sync::{Syncable, Timestamp};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 /// A party on the ballot (the app's `parties` table).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Syncable)]
+#[sync(table = "parties", deleted_by = User, natural_key(name))]
 pub struct Party {
     /// Primary key.
     pub id: Uuid,
@@ -18,35 +19,22 @@ pub struct Party {
     /// Who deleted it.
     pub deleted_by: Option<Uuid>,
     /// Full name, unique (tombstones included).
+    #[sync(unique)]
     pub name: String,
     /// Short name.
     pub short_code: Option<String>,
     /// Position on tally sheets.
+    #[sync(indexed)]
     pub display_order: i64,
     /// Whether it is on this election's ballot.
+    #[sync(indexed)]
     pub is_active: bool,
-}
-
-impl Syncable for Party {
-    const DECL: &'static EntityDecl = &EntityDecl {
-        fields: &[
-            FieldDecl::new("name", FieldType::Text).unique(),
-            FieldDecl::new("short_code", FieldType::Text).nullable(),
-            FieldDecl::new("display_order", FieldType::Int).indexed(),
-            FieldDecl::new("is_active", FieldType::Bool).indexed(),
-        ],
-        natural_keys: &[NaturalKey {
-            fields: &["name"],
-            live_only: false,
-        }],
-        deleted_by: Some("User"),
-        ..EntityDecl::new("Party", "parties")
-    };
 }
 
 /// A polling station ("pen", the app's `pens` table): the unit of scope,
 /// in its own scope.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Syncable)]
+#[sync(table = "pens", deleted_by = User, scope = "own")]
 pub struct Pen {
     /// Primary key.
     pub id: Uuid,
@@ -59,19 +47,9 @@ pub struct Pen {
     /// Who deleted it.
     pub deleted_by: Option<Uuid>,
     /// Town it serves.
+    #[sync(indexed)]
     pub town_name: String,
     /// Display label.
+    #[sync(indexed)]
     pub label: String,
-}
-
-impl Syncable for Pen {
-    const DECL: &'static EntityDecl = &EntityDecl {
-        fields: &[
-            FieldDecl::new("town_name", FieldType::Text).indexed(),
-            FieldDecl::new("label", FieldType::Text).indexed(),
-        ],
-        deleted_by: Some("User"),
-        scope: ScopeDecl::Own,
-        ..EntityDecl::new("Pen", "pens")
-    };
 }

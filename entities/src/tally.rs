@@ -1,13 +1,12 @@
 //! Counting: a `TallySession` per pen and its `TallyLine`s, one per ballot.
 
-use jcselect_sync::{
-    EntityDecl, FieldDecl, FieldType, ReferenceDecl, ScopeDecl, Syncable, Timestamp,
-};
+use jcselect_sync::{Syncable, Timestamp};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 /// One counting session at one pen (the app's `tally_sessions` table).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Syncable)]
+#[sync(table = "tally_sessions", deleted_by = User, scope_field = pen_id)]
 pub struct TallySession {
     /// Primary key.
     pub id: Uuid,
@@ -20,8 +19,10 @@ pub struct TallySession {
     /// Who deleted it.
     pub deleted_by: Option<Uuid>,
     /// The pen counted.
+    #[sync(references = Pen, indexed)]
     pub pen_id: Uuid,
     /// Who runs the count.
+    #[sync(references = User, indexed)]
     pub operator_id: Uuid,
     /// Display name.
     pub session_name: String,
@@ -36,56 +37,17 @@ pub struct TallySession {
     /// The running ballot number (the next line's `ballot_number`).
     pub ballot_number: i64,
     /// When it was recounted.
+    #[sync(indexed)]
     pub recounted_at: Option<Timestamp>,
     /// Who recounted it.
+    #[sync(references = User, indexed)]
     pub recount_operator_id: Option<Uuid>,
 }
 
-impl Syncable for TallySession {
-    const DECL: &'static EntityDecl = &EntityDecl {
-        fields: &[
-            FieldDecl::new("pen_id", FieldType::Uuid).indexed(),
-            FieldDecl::new("operator_id", FieldType::Uuid).indexed(),
-            FieldDecl::new("session_name", FieldType::Text),
-            FieldDecl::new("started_at", FieldType::Timestamp),
-            FieldDecl::new("completed_at", FieldType::Timestamp).nullable(),
-            FieldDecl::new("total_votes_counted", FieldType::Int),
-            FieldDecl::new("notes", FieldType::Text).nullable(),
-            FieldDecl::new("ballot_number", FieldType::Int),
-            FieldDecl::new("recounted_at", FieldType::Timestamp)
-                .nullable()
-                .indexed(),
-            FieldDecl::new("recount_operator_id", FieldType::Uuid)
-                .nullable()
-                .indexed(),
-        ],
-        references: &[
-            ReferenceDecl {
-                field: "pen_id",
-                parent: "Pen",
-            },
-            ReferenceDecl {
-                field: "operator_id",
-                parent: "User",
-            },
-            ReferenceDecl {
-                field: "recount_operator_id",
-                parent: "User",
-            },
-        ],
-        deleted_by: Some("User"),
-        scope: ScopeDecl::Field("pen_id"),
-        ..EntityDecl::new("TallySession", "tally_sessions")
-    };
-}
-
-/// The kinds of ballot a tally line counts (the wire carries the app's
-/// enum values, lower case).
-pub const BALLOT_TYPES: [&str; 5] = ["normal", "cancel", "white", "illegal", "blank"];
-
 /// One counted ballot for one party in one session (the app's
 /// `tally_lines` table: one line per ballot, numbered by `ballot_number`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Syncable)]
+#[sync(table = "tally_lines", deleted_by = User, scope_parent = tally_session_id)]
 pub struct TallyLine {
     /// Primary key.
     pub id: Uuid,
@@ -98,45 +60,20 @@ pub struct TallyLine {
     /// Who deleted it.
     pub deleted_by: Option<Uuid>,
     /// The session counted in.
+    #[sync(references = TallySession, indexed)]
     pub tally_session_id: Uuid,
     /// The party counted.
+    #[sync(references = Party, indexed)]
     pub party_id: Uuid,
     /// The candidate, when the ballot names one (no entity of its own).
     pub candidate_id: Option<Uuid>,
     /// Votes counted, never negative.
+    #[sync(min = 0)]
     pub vote_count: i64,
     /// `normal`, `cancel`, `white`, `illegal` or `blank`.
+    #[sync(one_of("normal", "cancel", "white", "illegal", "blank"), indexed)]
     pub ballot_type: String,
     /// The ballot's number in its session.
+    #[sync(indexed)]
     pub ballot_number: Option<i64>,
-}
-
-impl Syncable for TallyLine {
-    const DECL: &'static EntityDecl = &EntityDecl {
-        fields: &[
-            FieldDecl::new("tally_session_id", FieldType::Uuid).indexed(),
-            FieldDecl::new("party_id", FieldType::Uuid).indexed(),
-            FieldDecl::new("candidate_id", FieldType::Uuid).nullable(),
-            FieldDecl::new("vote_count", FieldType::Int).min(0),
-            FieldDecl::new("ballot_type", FieldType::Text)
-                .one_of(&BALLOT_TYPES)
-                .indexed(),
-            FieldDecl::new("ballot_number", FieldType::Int)
-                .nullable()
-                .indexed(),
-        ],
-        references: &[
-            ReferenceDecl {
-                field: "tally_session_id",
-                parent: "TallySession",
-            },
-            ReferenceDecl {
-                field: "party_id",
-                parent: "Party",
-            },
-        ],
-        deleted_by: Some("User"),
-        scope: ScopeDecl::Parent("tally_session_id"),
-        ..EntityDecl::new("TallyLine", "tally_lines")
-    };
 }

@@ -1,6 +1,6 @@
 //! `User`: a person who operates or administers the system.
 
-use jcselect_sync::{EntityDecl, FieldDecl, FieldType, NaturalKey, Syncable, Timestamp};
+use jcselect_sync::{Syncable, Timestamp};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -27,7 +27,8 @@ impl Role {
 /// A user (the app's `users` table). Its `password_hash` is a credential:
 /// the server holds the real bcrypt hash and sends it only to a replica
 /// entitled to it (PROTOCOL.md §2); others receive `"!"`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Syncable)]
+#[sync(table = "users", deleted_by = User, natural_key(username))]
 pub struct User {
     /// Primary key.
     pub id: Uuid,
@@ -40,31 +41,16 @@ pub struct User {
     /// Who deleted it.
     pub deleted_by: Option<Uuid>,
     /// Log-in name, unique (tombstones included).
+    #[sync(unique)]
     pub username: String,
     /// bcrypt hash (passlib's `$2b$`), or `"!"` (no password verifies).
+    #[sync(credential)]
     pub password_hash: String,
     /// Display name.
     pub full_name: String,
     /// Admin or operator.
+    #[sync(one_of("admin", "operator"))]
     pub role: Role,
     /// Whether the user may log in.
     pub is_active: bool,
-}
-
-impl Syncable for User {
-    const DECL: &'static EntityDecl = &EntityDecl {
-        fields: &[
-            FieldDecl::new("username", FieldType::Text).unique(),
-            FieldDecl::new("password_hash", FieldType::Text).credential(),
-            FieldDecl::new("full_name", FieldType::Text),
-            FieldDecl::new("role", FieldType::Text).one_of(&["admin", "operator"]),
-            FieldDecl::new("is_active", FieldType::Bool),
-        ],
-        natural_keys: &[NaturalKey {
-            fields: &["username"],
-            live_only: false,
-        }],
-        deleted_by: Some("User"),
-        ..EntityDecl::new("User", "users")
-    };
 }

@@ -1,9 +1,6 @@
 //! `Voter`: one person on a pen's list, and whether they voted.
 
-use jcselect_sync::{
-    EntityDecl, FieldDecl, FieldType, MonotonicDecl, NaturalKey, ReferenceDecl, ScopeDecl,
-    Syncable, Timestamp,
-};
+use jcselect_sync::{Syncable, Timestamp};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -11,7 +8,14 @@ use uuid::Uuid;
 /// replica marks the voter, the mark stays, with the earliest
 /// `voted_at`/`voted_by_operator_id`. A pen's `voter_number` is unique
 /// among its live voters.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Syncable)]
+#[sync(
+    table = "voters",
+    deleted_by = User,
+    scope_field = pen_id,
+    monotonic(has_voted, voted_at, voted_by_operator_id),
+    natural_key_live(pen_id, voter_number)
+)]
 pub struct Voter {
     /// Primary key.
     pub id: Uuid,
@@ -24,12 +28,16 @@ pub struct Voter {
     /// Who deleted it.
     pub deleted_by: Option<Uuid>,
     /// The pen the voter votes at.
+    #[sync(references = Pen, indexed)]
     pub pen_id: Uuid,
     /// Number on the list.
+    #[sync(indexed)]
     pub voter_number: String,
     /// Full name.
+    #[sync(indexed)]
     pub full_name: String,
     /// Father's name.
+    #[sync(indexed)]
     pub father_name: Option<String>,
     /// Mother's name.
     pub mother_name: Option<String>,
@@ -38,51 +46,11 @@ pub struct Voter {
     /// Gender, as the list gives it.
     pub gender: Option<String>,
     /// Whether the voter has voted.
+    #[sync(indexed)]
     pub has_voted: bool,
     /// When the voter was marked.
     pub voted_at: Option<Timestamp>,
     /// Who marked the voter.
+    #[sync(references = User, indexed)]
     pub voted_by_operator_id: Option<Uuid>,
-}
-
-impl Syncable for Voter {
-    const DECL: &'static EntityDecl = &EntityDecl {
-        fields: &[
-            FieldDecl::new("pen_id", FieldType::Uuid).indexed(),
-            FieldDecl::new("voter_number", FieldType::Text).indexed(),
-            FieldDecl::new("full_name", FieldType::Text).indexed(),
-            FieldDecl::new("father_name", FieldType::Text)
-                .nullable()
-                .indexed(),
-            FieldDecl::new("mother_name", FieldType::Text).nullable(),
-            FieldDecl::new("birth_year", FieldType::Int).nullable(),
-            FieldDecl::new("gender", FieldType::Text).nullable(),
-            FieldDecl::new("has_voted", FieldType::Bool).indexed(),
-            FieldDecl::new("voted_at", FieldType::Timestamp).nullable(),
-            FieldDecl::new("voted_by_operator_id", FieldType::Uuid)
-                .nullable()
-                .indexed(),
-        ],
-        references: &[
-            ReferenceDecl {
-                field: "pen_id",
-                parent: "Pen",
-            },
-            ReferenceDecl {
-                field: "voted_by_operator_id",
-                parent: "User",
-            },
-        ],
-        natural_keys: &[NaturalKey {
-            fields: &["pen_id", "voter_number"],
-            live_only: true,
-        }],
-        deleted_by: Some("User"),
-        scope: ScopeDecl::Field("pen_id"),
-        monotonic: &[MonotonicDecl {
-            flag: "has_voted",
-            mark: &["voted_at", "voted_by_operator_id"],
-        }],
-        ..EntityDecl::new("Voter", "voters")
-    };
 }

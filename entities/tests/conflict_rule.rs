@@ -35,10 +35,10 @@ fn version() -> impl Strategy<Value = Record> {
                 record.deleted_at = Some(at(deleted));
                 record.deleted_by = Some(STATIONS[0]);
             }
-            if let Some((voted_at, voted_by)) = vote {
+            if let Some((voted_at, voted_by_operator_id)) = vote {
                 record.has_voted = true;
                 record.voted_at = Some(at(voted_at));
-                record.voted_by_operator_id = voted_by.map(|station| STATIONS[station]);
+                record.voted_by_operator_id = voted_by_operator_id.map(|station| STATIONS[station]);
             }
             record.to_record().unwrap()
         })

@@ -36,6 +36,7 @@ pub use decl::{
     ScopeDecl, Versioning, ADMIN_ONLY_SCOPE, IDENTITY_FIELDS, LOCKED_CREDENTIAL, STAMP_FIELDS,
 };
 pub use error::Error;
+pub use jcselect_sync_derive::Syncable;
 pub use order::dependency_order;
 pub use record::{FieldValue, Record};
 pub use registry::Registry;
