@@ -83,113 +83,109 @@ fn idents(input: ParseStream) -> syn::Result<Vec<Ident>> {
         .collect())
 }
 
-fn entity_attrs(input: &DeriveInput) -> syn::Result<EntityAttrs> {
-    let mut attrs = EntityAttrs::default();
-    for attr in input
-        .attrs
-        .iter()
-        .filter(|attr| attr.path().is_ident("sync"))
-    {
+/// Calls `each` with the name and the meta of every `#[sync(…)]` item.
+fn each_sync_meta(
+    attrs: &[syn::Attribute],
+    mut each: impl FnMut(&str, syn::meta::ParseNestedMeta) -> syn::Result<()>,
+) -> syn::Result<()> {
+    for attr in attrs.iter().filter(|attr| attr.path().is_ident("sync")) {
         attr.parse_nested_meta(|meta| {
             let key = meta
                 .path
                 .get_ident()
                 .map(Ident::to_string)
                 .unwrap_or_default();
-            match key.as_str() {
-                "table" => attrs.table = Some(meta.value()?.parse()?),
-                "entity" => attrs.entity = Some(meta.value()?.parse()?),
-                "deleted_by" => attrs.deleted_by = Some(meta.value()?.parse()?),
-                "version" => attrs.version = Some(meta.value()?.parse()?),
-                "owner" => attrs.owner = Some(meta.value()?.parse()?),
-                "validate" => attrs.validate = Some(meta.value()?.parse()?),
-                "placement_last" => attrs.placement_last = true,
-                "append_only" => attrs.append_only = true,
-                "scope" => {
-                    let kind: LitStr = meta.value()?.parse()?;
-                    attrs.scope = Some(match kind.value().as_str() {
+            each(&key, meta)
+        })?;
+    }
+    Ok(())
+}
+
+fn entity_attrs(input: &DeriveInput) -> syn::Result<EntityAttrs> {
+    let mut attrs = EntityAttrs::default();
+    each_sync_meta(&input.attrs, |key, meta| {
+        match key {
+            "table" => attrs.table = Some(meta.value()?.parse()?),
+            "entity" => attrs.entity = Some(meta.value()?.parse()?),
+            "deleted_by" => attrs.deleted_by = Some(meta.value()?.parse()?),
+            "version" => attrs.version = Some(meta.value()?.parse()?),
+            "owner" => attrs.owner = Some(meta.value()?.parse()?),
+            "validate" => attrs.validate = Some(meta.value()?.parse()?),
+            "placement_last" => attrs.placement_last = true,
+            "append_only" => attrs.append_only = true,
+            "scope" => {
+                let kind: LitStr = meta.value()?.parse()?;
+                attrs.scope = Some(match kind.value().as_str() {
                         "global" => quote!(::jcselect_sync::ScopeDecl::Global),
                         "own" => quote!(::jcselect_sync::ScopeDecl::Own),
                         _ => return Err(meta.error("scope is \"global\" or \"own\" (or scope_field, scope_parent, scope_named)")),
                     });
-                }
-                "scope_field" => {
-                    let field = meta.value()?.parse::<Ident>()?.to_string();
-                    attrs.scope = Some(quote!(::jcselect_sync::ScopeDecl::Field(#field)));
-                }
-                "scope_parent" => {
-                    let field = meta.value()?.parse::<Ident>()?.to_string();
-                    attrs.scope = Some(quote!(::jcselect_sync::ScopeDecl::Parent(#field)));
-                }
-                "scope_named" => {
-                    let content;
-                    syn::parenthesized!(content in meta.input);
-                    let names = idents(&content)?;
-                    let [entity_type, entity_id] = names.as_slice() else {
-                        return Err(meta.error("scope_named(type_field, id_field)"));
-                    };
-                    let (entity_type, entity_id) = (entity_type.to_string(), entity_id.to_string());
-                    attrs.scope = Some(quote!(::jcselect_sync::ScopeDecl::Named {
-                        entity_type: #entity_type,
-                        entity_id: #entity_id,
-                    }));
-                }
-                "monotonic" => {
-                    let content;
-                    syn::parenthesized!(content in meta.input);
-                    let mut names = idents(&content)?.into_iter();
-                    let flag = names
-                        .next()
-                        .ok_or_else(|| meta.error("monotonic(flag, mark…)"))?;
-                    attrs.monotonic.push((flag, names.collect()));
-                }
-                "natural_key" | "natural_key_live" => {
-                    let content;
-                    syn::parenthesized!(content in meta.input);
-                    attrs
-                        .natural_keys
-                        .push((key == "natural_key_live", idents(&content)?));
-                }
-                _ => return Err(meta.error(format!("unknown entity attribute `{key}`"))),
             }
-            Ok(())
-        })?;
-    }
+            "scope_field" => {
+                let field = meta.value()?.parse::<Ident>()?.to_string();
+                attrs.scope = Some(quote!(::jcselect_sync::ScopeDecl::Field(#field)));
+            }
+            "scope_parent" => {
+                let field = meta.value()?.parse::<Ident>()?.to_string();
+                attrs.scope = Some(quote!(::jcselect_sync::ScopeDecl::Parent(#field)));
+            }
+            "scope_named" => {
+                let content;
+                syn::parenthesized!(content in meta.input);
+                let names = idents(&content)?;
+                let [entity_type, entity_id] = names.as_slice() else {
+                    return Err(meta.error("scope_named(type_field, id_field)"));
+                };
+                let (entity_type, entity_id) = (entity_type.to_string(), entity_id.to_string());
+                attrs.scope = Some(quote!(::jcselect_sync::ScopeDecl::Named {
+                    entity_type: #entity_type,
+                    entity_id: #entity_id,
+                }));
+            }
+            "monotonic" => {
+                let content;
+                syn::parenthesized!(content in meta.input);
+                let mut names = idents(&content)?.into_iter();
+                let flag = names
+                    .next()
+                    .ok_or_else(|| meta.error("monotonic(flag, mark…)"))?;
+                attrs.monotonic.push((flag, names.collect()));
+            }
+            "natural_key" | "natural_key_live" => {
+                let content;
+                syn::parenthesized!(content in meta.input);
+                attrs
+                    .natural_keys
+                    .push((key == "natural_key_live", idents(&content)?));
+            }
+            _ => return Err(meta.error(format!("unknown entity attribute `{key}`"))),
+        }
+        Ok(())
+    })?;
     Ok(attrs)
 }
 
 fn field_attrs(field: &syn::Field) -> syn::Result<FieldAttrs> {
     let mut attrs = FieldAttrs::default();
-    for attr in field
-        .attrs
-        .iter()
-        .filter(|attr| attr.path().is_ident("sync"))
-    {
-        attr.parse_nested_meta(|meta| {
-            let key = meta
-                .path
-                .get_ident()
-                .map(Ident::to_string)
-                .unwrap_or_default();
-            match key.as_str() {
-                "references" => attrs.references = Some(meta.value()?.parse()?),
-                "indexed" => attrs.indexed = true,
-                "unique" => attrs.unique = true,
-                "credential" => attrs.credential = true,
-                "text" => attrs.text = true,
-                "min" => attrs.min = Some(meta.value()?.parse()?),
-                "one_of" => {
-                    let content;
-                    syn::parenthesized!(content in meta.input);
-                    attrs.one_of = Punctuated::<LitStr, Token![,]>::parse_terminated(&content)?
-                        .into_iter()
-                        .collect();
-                }
-                _ => return Err(meta.error(format!("unknown field attribute `{key}`"))),
+    each_sync_meta(&field.attrs, |key, meta| {
+        match key {
+            "references" => attrs.references = Some(meta.value()?.parse()?),
+            "indexed" => attrs.indexed = true,
+            "unique" => attrs.unique = true,
+            "credential" => attrs.credential = true,
+            "text" => attrs.text = true,
+            "min" => attrs.min = Some(meta.value()?.parse()?),
+            "one_of" => {
+                let content;
+                syn::parenthesized!(content in meta.input);
+                attrs.one_of = Punctuated::<LitStr, Token![,]>::parse_terminated(&content)?
+                    .into_iter()
+                    .collect();
             }
-            Ok(())
-        })?;
-    }
+            _ => return Err(meta.error(format!("unknown field attribute `{key}`"))),
+        }
+        Ok(())
+    })?;
     Ok(attrs)
 }
 
