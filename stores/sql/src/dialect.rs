@@ -53,8 +53,15 @@ impl Dialect {
     pub fn column_type(self, field: &FieldDecl) -> &'static str {
         let keyed = field.unique || field.indexed;
         match (self, field.ty) {
-            (Dialect::Sqlite, FieldType::Int | FieldType::Bool) => "INTEGER",
-            (Dialect::Sqlite, _) => "TEXT",
+            // the jcselect desktop app's declared types (SQLAlchemy on
+            // SQLite), so that a file this store creates is one the app
+            // opens as its own
+            (Dialect::Sqlite, FieldType::Uuid) => "CHAR(32)",
+            (Dialect::Sqlite, FieldType::Text) => "VARCHAR",
+            (Dialect::Sqlite, FieldType::Int) => "INTEGER",
+            (Dialect::Sqlite, FieldType::Bool) => "BOOLEAN",
+            (Dialect::Sqlite, FieldType::Timestamp) => "DATETIME",
+            (Dialect::Sqlite, FieldType::Json) => "JSON",
             (Dialect::Postgres, FieldType::Uuid) => "UUID",
             (Dialect::Postgres, FieldType::Text) => "TEXT",
             (Dialect::Postgres, FieldType::Int) => "BIGINT",

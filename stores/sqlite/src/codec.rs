@@ -27,18 +27,32 @@ pub(crate) fn backend(error: sqlx::Error) -> StoreError {
     }
 }
 
-/// Binds one value. UUIDs and time stamps are text (time stamps in their
-/// fixed-width form, which sorts like the instant).
+/// Binds one value of an entity table in the jcselect desktop app's
+/// storage format (PROTOCOL.md §7): UUIDs as 32 lower-case hex digits,
+/// times as naive UTC `YYYY-MM-DD HH:MM:SS.ffffff`, booleans 0/1, JSON as
+/// text.
 pub(crate) fn bind<'q>(query: SqliteQuery<'q>, value: &FieldValue) -> SqliteQuery<'q> {
     match value {
         FieldValue::Null => query.bind(None::<String>),
-        FieldValue::Uuid(id) => query.bind(id.to_string()),
+        FieldValue::Uuid(id) => query.bind(app_uuid(id)),
         FieldValue::Text(text) => query.bind(text.clone()),
         FieldValue::Int(number) => query.bind(*number),
         FieldValue::Bool(flag) => query.bind(*flag),
-        FieldValue::Timestamp(ts) => query.bind(ts.to_string()),
+        FieldValue::Timestamp(ts) => query.bind(app_time(*ts)),
         FieldValue::Json(json) => query.bind(json.to_string()),
     }
+}
+
+/// A UUID as the desktop app stores it: 32 lower-case hex digits.
+pub(crate) fn app_uuid(id: &Uuid) -> String {
+    id.simple().to_string()
+}
+
+/// A time as the desktop app stores it: naive UTC with a space and six
+/// fractional digits (fixed width, so text order is time order).
+pub(crate) fn app_time(ts: Timestamp) -> String {
+    let canonical = ts.to_string();
+    format!("{} {}", &canonical[..10], &canonical[11..26])
 }
 
 pub(crate) fn corrupt(table: &'static str, message: String) -> StoreError {
@@ -56,8 +70,8 @@ pub(crate) fn parse_uuid(table: &'static str, text: &str) -> Result<Uuid, StoreE
         .map_err(|error| corrupt(table, format!("{text:?} is not a UUID: {error}")))
 }
 
-/// Reads a time stamp stored as text; older databases separate date and
-/// time with a space.
+/// Reads a time stamp stored as text: the app's naive form (a space, six
+/// fractional digits or whole seconds, no zone: UTC) or RFC 3339.
 pub(crate) fn parse_timestamp(table: &'static str, text: &str) -> Result<Timestamp, StoreError> {
     let normalised = if text.as_bytes().get(10) == Some(&b' ') {
         format!("{}T{}", &text[..10], &text[11..])

@@ -7,7 +7,7 @@ use jcselect_sync::store::StoreError;
 use jcselect_sync::{EntityDecl, Timestamp};
 use sqlx::Row;
 
-use crate::codec::{backend, bind, decode_record};
+use crate::codec::backend;
 use crate::config::SqliteStore;
 
 const DIALECT: Dialect = Dialect::Sqlite;
@@ -25,13 +25,6 @@ impl SqliteStore {
             .begin_with("BEGIN IMMEDIATE")
             .await
             .map_err(backend)?;
-        let first_migration: bool = sqlx::query(
-            "SELECT COUNT(*) = 0 FROM sqlite_master WHERE type = 'table' AND name = 'sync_schema_versions'",
-        )
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(backend)?
-        .get(0);
         for statement in sql::create_support_tables(DIALECT) {
             sqlx::query(&statement)
                 .execute(&mut *tx)
@@ -61,8 +54,8 @@ impl SqliteStore {
                     .await
                     .map_err(backend)?;
             }
-            if first_migration && !existing.is_empty() {
-                normalise_legacy_rows(&mut tx, entity).await?;
+            if !existing.is_empty() {
+                converge_formats(&mut tx, entity).await?;
             }
             for statement in &plan.create {
                 sqlx::query(statement)
@@ -90,46 +83,54 @@ impl SqliteStore {
     }
 }
 
-/// Rewrites the rows of a table that predates this store into the one text
-/// form the store reads and binds (hyphenated UUIDs, `T`-separated UTC
-/// time stamps with six digits), row by row, keeping every row.
-async fn normalise_legacy_rows(
+/// Brings values an earlier version of this store wrote (hyphenated UUIDs,
+/// `…T…Z` times) into the desktop app's storage format, in place, with one
+/// `UPDATE` per column that holds any; values already in the app's form
+/// are never touched, so a desktop's own rows stay byte for byte.
+async fn converge_formats(
     tx: &mut sqlx::SqliteConnection,
     entity: &'static EntityDecl,
 ) -> Result<(), StoreError> {
-    let columns: Vec<&str> = entity.all_fields().map(|field| field.name).collect();
-    let select = format!("SELECT {}, rowid FROM {}", columns.join(", "), entity.table);
-    let rows = sqlx::query(&select)
-        .fetch_all(&mut *tx)
+    use jcselect_sync::FieldType;
+    for field in entity.all_fields() {
+        let (pattern, rewrite) = match field.ty {
+            FieldType::Uuid => (
+                "________-____-____-____-____________",
+                format!("lower(replace({0}, '-', ''))", field.name),
+            ),
+            FieldType::Timestamp => (
+                "____-__-__T__:__:__%Z",
+                format!("replace(rtrim({0}, 'Z'), 'T', ' ')", field.name),
+            ),
+            _ => continue,
+        };
+        let found: Option<i64> = sqlx::query(&format!(
+            "SELECT 1 FROM {table} WHERE {column} LIKE '{pattern}' LIMIT 1",
+            table = entity.table,
+            column = field.name
+        ))
+        .fetch_optional(&mut *tx)
         .await
-        .map_err(backend)?;
-    let assignments: Vec<String> = columns
-        .iter()
-        .enumerate()
-        .map(|(index, column)| format!("{column} = ?{}", index + 1))
-        .collect();
-    let update = format!(
-        "UPDATE {} SET {} WHERE rowid = ?{}",
-        entity.table,
-        assignments.join(", "),
-        columns.len() + 1
-    );
-    for row in &rows {
-        let record = decode_record(entity, row)?;
-        let mut query = sqlx::query(&update);
-        for value in record.values() {
-            query = bind(query, value);
+        .map_err(backend)?
+        .map(|row| row.get(0));
+        if found.is_none() {
+            continue;
         }
-        query
-            .bind(row.get::<i64, _>(columns.len()))
-            .execute(&mut *tx)
-            .await
-            .map_err(backend)?;
+        let changed = sqlx::query(&format!(
+            "UPDATE {table} SET {column} = {rewrite} WHERE {column} LIKE '{pattern}'",
+            table = entity.table,
+            column = field.name
+        ))
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?
+        .rows_affected();
+        tracing::info!(
+            table = entity.table,
+            column = field.name,
+            rows = changed,
+            "values of an earlier version brought into the desktop app's format"
+        );
     }
-    tracing::info!(
-        table = entity.table,
-        rows = rows.len(),
-        "normalised rows of a pre-sync table"
-    );
     Ok(())
 }

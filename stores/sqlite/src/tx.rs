@@ -31,7 +31,7 @@ impl SqliteTx {
             let text = sql::select_records(DIALECT, entity, chunk.len());
             let mut query = sqlx::query(&text);
             for id in chunk {
-                query = query.bind(id.to_string());
+                query = query.bind(crate::codec::app_uuid(id));
             }
             for row in query.fetch_all(&mut *self.tx).await.map_err(backend)? {
                 records.push(decode_record(entity, &row)?);

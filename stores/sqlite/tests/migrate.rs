@@ -101,6 +101,20 @@ async fn a_pre_sync_database_is_upgraded_without_losing_a_row() {
     assert!(
         columns.contains(&"deleted_at".to_owned()) && columns.contains(&"deleted_by".to_owned())
     );
+    // the app's own values are kept byte for byte: its ids, its times
+    let raw: Vec<(String, String, String)> =
+        sqlx::query("SELECT id, pen_id, updated_at FROM voters ORDER BY voter_number")
+            .fetch_all(&pool)
+            .await
+            .unwrap()
+            .iter()
+            .map(|row| (row.get(0), row.get(1), row.get(2)))
+            .collect();
+    for (id, pen, updated_at) in &raw {
+        assert_eq!(id.len(), 32, "{id}");
+        assert_eq!(pen, &pen_id.simple().to_string());
+        assert_eq!(updated_at, "2024-05-01 09:30:00.250000");
+    }
     let count: i64 = sqlx::query("SELECT COUNT(*) FROM voters")
         .fetch_one(&pool)
         .await
@@ -157,5 +171,49 @@ async fn a_table_missing_a_required_column_is_refused_by_name() {
     .unwrap()
     .get(0);
     assert_eq!(tables, 0);
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+/// A database an earlier version of this store wrote (hyphenated UUIDs,
+/// `…T…Z` times) is brought into the desktop app's format at start-up, and
+/// every record is still found by id.
+#[tokio::test]
+async fn an_earlier_versions_values_take_the_apps_format() {
+    let (dir, url) = temp_db();
+    let store = SqliteStore::open(&url).await.unwrap();
+    let entities: Vec<_> = jcselect_entities::registry().unwrap().entities().collect();
+    ServerStore::migrate(&store, &entities).await.unwrap();
+    store.close().await;
+    let pen_id = Uuid::new_v4();
+    let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+    sqlx::query(
+        "INSERT INTO pens (id, deleted_at, deleted_by, created_at, updated_at, town_name, label) \
+         VALUES (?1, NULL, NULL, '2024-05-01T08:00:00.000000Z', '2024-05-01T08:00:00.125000Z', 'صور', 'قلم')",
+    )
+    .bind(pen_id.to_string())
+    .execute(&pool)
+    .await
+    .unwrap();
+    pool.close().await;
+
+    let store = SqliteStore::open(&url).await.unwrap();
+    ServerStore::migrate(&store, &entities).await.unwrap();
+    let pen = ServerStore::get_record(&store, Pen::DECL, pen_id)
+        .await
+        .unwrap()
+        .expect("found by id after the upgrade");
+    assert_eq!(
+        pen.version_time().to_string(),
+        "2024-05-01T08:00:00.125000Z"
+    );
+    store.close().await;
+    let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+    let row = sqlx::query("SELECT id, updated_at FROM pens")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(row.get::<String, _>(0), pen_id.simple().to_string());
+    assert_eq!(row.get::<String, _>(1), "2024-05-01 08:00:00.125000");
+    pool.close().await;
     std::fs::remove_dir_all(dir).unwrap();
 }
