@@ -70,8 +70,13 @@ pub struct TallyLine {
     /// Votes counted, never negative.
     #[sync(min = 0)]
     pub vote_count: i64,
-    /// `normal`, `cancel`, `white`, `illegal` or `blank`.
-    #[sync(one_of("normal", "cancel", "white", "illegal", "blank"), indexed)]
+    /// `normal`, `cancel`, `white`, `illegal` or `blank` (stored as the
+    /// app's enum member names, `NORMAL`…).
+    #[sync(
+        one_of("normal", "cancel", "white", "illegal", "blank"),
+        stored_upper,
+        indexed
+    )]
     pub ballot_type: String,
     /// The ballot's number in its session.
     #[sync(indexed)]

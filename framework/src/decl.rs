@@ -98,6 +98,10 @@ pub struct FieldDecl {
     pub one_of: &'static [&'static str],
     /// For integers: the smallest value allowed.
     pub min: Option<i64>,
+    /// For text: stored upper-case and read back lower-case (the desktop
+    /// app stores an enum member's name, `WHITE`, where the wire carries its
+    /// value, `white`).
+    pub stored_upper: bool,
 }
 
 /// What a replica not entitled to a credential receives in its place: a
@@ -116,6 +120,34 @@ impl FieldDecl {
             credential: false,
             one_of: &[],
             min: None,
+            stored_upper: false,
+        }
+    }
+
+    /// This text field, stored upper-case (see
+    /// [`FieldDecl::stored_upper`]).
+    pub const fn stored_upper(mut self) -> Self {
+        self.stored_upper = true;
+        self
+    }
+
+    /// How a value of this field is stored: upper-cased when
+    /// [`FieldDecl::stored_upper`].
+    pub fn to_stored(&self, text: &str) -> String {
+        if self.stored_upper {
+            text.to_uppercase()
+        } else {
+            text.to_owned()
+        }
+    }
+
+    /// A stored value as it travels: lower-cased when
+    /// [`FieldDecl::stored_upper`] (whatever case it was stored in).
+    pub fn from_stored(&self, text: String) -> String {
+        if self.stored_upper {
+            text.to_lowercase()
+        } else {
+            text
         }
     }
 

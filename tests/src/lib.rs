@@ -2,6 +2,7 @@
 //! temporary SQLite file) reached in-process or over HTTP on 127.0.0.1, and
 //! client replicas on their own temporary SQLite files.
 
+pub mod desktop;
 pub mod middlebox;
 
 use std::path::PathBuf;

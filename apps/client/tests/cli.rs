@@ -415,6 +415,9 @@ async fn login_at_a_terminal_does_not_echo_the_password() {
         }
         let text = String::from_utf8_lossy(&seen).to_string();
         if !typed && text.contains("password:") {
+            // as a person would: a moment after the prompt shows (the
+            // prompt is printed just before echo is switched off)
+            std::thread::sleep(std::time::Duration::from_millis(500));
             stdin.write_all(format!("{secret}\r").as_bytes()).unwrap();
             stdin.flush().unwrap();
             typed = true;

@@ -27,7 +27,7 @@
 //! `natural_key_live(f…)`, `owner = f`, `placement_last`, `append_only`,
 //! `validate = path::to::fn`. Field attributes: `references = Entity`,
 //! `indexed`, `unique`, `credential`, `one_of("a", "b")`, `min = n`,
-//! `text` (a type serialised as a string, such as an enum).
+//! `text` (a type serialised as a string, such as an enum), `stored_upper`.
 //!
 //! [`FieldDecl`]: https://docs.rs/jcselect-sync
 
@@ -75,6 +75,7 @@ struct FieldAttrs {
     one_of: Vec<LitStr>,
     min: Option<Expr>,
     text: bool,
+    stored_upper: bool,
 }
 
 fn idents(input: ParseStream) -> syn::Result<Vec<Ident>> {
@@ -174,6 +175,7 @@ fn field_attrs(field: &syn::Field) -> syn::Result<FieldAttrs> {
             "unique" => attrs.unique = true,
             "credential" => attrs.credential = true,
             "text" => attrs.text = true,
+            "stored_upper" => attrs.stored_upper = true,
             "min" => attrs.min = Some(meta.value()?.parse()?),
             "one_of" => {
                 let content;
@@ -320,6 +322,9 @@ fn expand(input: &DeriveInput) -> syn::Result<Tokens> {
         }
         if let Some(min) = &field_attrs.min {
             decl = quote!(#decl.min(#min));
+        }
+        if field_attrs.stored_upper {
+            decl = quote!(#decl.stored_upper());
         }
         fields.push(decl);
         if let Some(parent) = &field_attrs.references {

@@ -67,6 +67,18 @@ pub(crate) fn bind(query: &mut Query<'_>, value: &FieldValue, ty: FieldType) {
     }
 }
 
+/// Binds one value of `field` (text stored as the field says).
+pub(crate) fn bind_field(
+    query: &mut Query<'_>,
+    field: &jcselect_sync::FieldDecl,
+    value: &FieldValue,
+) {
+    match value {
+        FieldValue::Text(text) if field.stored_upper => query.bind(field.to_stored(text)),
+        other => bind(query, other, field.ty),
+    }
+}
+
 /// Reads a row of `SELECT all_fields FROM table` into a record.
 pub(crate) fn decode_record(entity: &'static EntityDecl, row: &Row) -> Result<Record, StoreError> {
     let table = entity.table;
@@ -82,7 +94,7 @@ pub(crate) fn decode_record(entity: &'static EntityDecl, row: &Row) -> Result<Re
             FieldType::Text => row
                 .try_get::<&str, _>(index)
                 .map_err(bad)?
-                .map(|text| FieldValue::Text(text.to_owned())),
+                .map(|text| FieldValue::Text(field.from_stored(text.to_owned()))),
             FieldType::Int => row
                 .try_get::<i64, _>(index)
                 .map_err(bad)?

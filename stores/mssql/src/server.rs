@@ -15,7 +15,7 @@ use jcselect_sync::EntityDecl;
 use tiberius::{Query, Row};
 use uuid::Uuid;
 
-use crate::codec::{backend, bind, corrupt, datetime, decode_record, pool, timestamp};
+use crate::codec::{backend, bind, bind_field, corrupt, datetime, decode_record, pool, timestamp};
 use crate::config::{Connection, Manager, MssqlStore};
 use crate::statements::{record_rows_per_statement, BEGIN, COMMIT, DIALECT, ROLLBACK_IF_OPEN};
 
@@ -401,7 +401,7 @@ impl RecordTransaction for MssqlPush {
                 Query::new(sql::upsert_records(DIALECT, entity, chunk.len()).to_string());
             for record in chunk {
                 for (value, field) in record.values().iter().zip(entity.all_fields()) {
-                    bind(&mut query, value, field.ty);
+                    bind_field(&mut query, field, value);
                 }
             }
             query.execute(self.conn()).await.map_err(backend)?;

@@ -63,7 +63,7 @@ pub(crate) fn decode_record(
             FieldType::Text => row
                 .try_get::<Option<String>, _>(index)
                 .map_err(bad)?
-                .map(FieldValue::Text),
+                .map(|text| FieldValue::Text(field.from_stored(text))),
             FieldType::Int => row
                 .try_get::<Option<i64>, _>(index)
                 .map_err(bad)?

@@ -13,9 +13,10 @@ use sqlx::sqlite::SqliteRow;
 use sqlx::Row;
 use uuid::Uuid;
 
+use crate::codec::app_uuid;
 use crate::codec::{backend, corrupt, parse_timestamp, parse_uuid};
 use crate::config::SqliteStore;
-use crate::tx::{begin_immediate, SqliteTx};
+use crate::tx::{begin_client, SqliteTx};
 
 const OUTBOX_COLUMNS: &str = "change_id, entity_type, entity_id, operation, queued_seq, state, \
                               attempts, next_attempt_at, last_error";
@@ -57,11 +58,11 @@ impl SqliteStore {
 #[async_trait]
 impl ClientStore for SqliteStore {
     async fn migrate(&self, entities: &[&'static EntityDecl]) -> Result<(), StoreError> {
-        self.migrate_schema(entities).await
+        self.migrate_schema(entities, true).await
     }
 
     async fn begin(&self) -> Result<Box<dyn ClientTransaction>, StoreError> {
-        Ok(Box::new(begin_immediate(self).await?))
+        Ok(Box::new(begin_client(self).await?))
     }
 
     async fn outbox_ready(
@@ -99,6 +100,7 @@ impl ClientStore for SqliteStore {
                 receive_seq: 0,
                 received_at: Timestamp::MIN,
             },
+            resume_capture: false,
         };
         let mut records: BTreeMap<(&'static str, Uuid), Record> = BTreeMap::new();
         for (entity, ids) in by_entity {
@@ -221,7 +223,7 @@ impl ClientTransaction for SqliteTx {
             );
             let mut query = sqlx::query(&text).bind(entity.name);
             for id in chunk {
-                query = query.bind(id.to_string());
+                query = query.bind(app_uuid(id));
             }
             for row in query.fetch_all(&mut *self.tx).await.map_err(backend)? {
                 entries.push(self.store.decode_outbox(&row)?);
@@ -245,7 +247,7 @@ impl ClientTransaction for SqliteTx {
              state = 'pending', attempts = 0, next_attempt_at = NULL, last_error = NULL",
         )
         .bind(entity.name)
-        .bind(id.to_string())
+        .bind(app_uuid(&id))
         .bind(change_id.to_string())
         .bind(match operation {
             Operation::Insert => "INSERT",

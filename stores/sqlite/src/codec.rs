@@ -43,6 +43,18 @@ pub(crate) fn bind<'q>(query: SqliteQuery<'q>, value: &FieldValue) -> SqliteQuer
     }
 }
 
+/// Binds one value of `field` (text stored as the field says).
+pub(crate) fn bind_field<'q>(
+    query: SqliteQuery<'q>,
+    field: &jcselect_sync::FieldDecl,
+    value: &FieldValue,
+) -> SqliteQuery<'q> {
+    match value {
+        FieldValue::Text(text) if field.stored_upper => query.bind(field.to_stored(text)),
+        other => bind(query, other),
+    }
+}
+
 /// A UUID as the desktop app stores it: 32 lower-case hex digits.
 pub(crate) fn app_uuid(id: &Uuid) -> String {
     id.simple().to_string()
@@ -115,7 +127,7 @@ pub(crate) fn decode_record(
                         serde_json::from_str(&text)
                             .map_err(|error| corrupt(table, error.to_string()))?,
                     ),
-                    _ => FieldValue::Text(text),
+                    _ => FieldValue::Text(field.from_stored(text)),
                 },
             },
         };

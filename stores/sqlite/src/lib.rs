@@ -9,6 +9,7 @@
 //! write lock: pushes are serialised and receive positions are taken in
 //! commit order, as the store contract asks.
 
+mod capture;
 mod client;
 mod codec;
 mod config;

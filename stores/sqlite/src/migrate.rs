@@ -19,6 +19,7 @@ impl SqliteStore {
     pub(crate) async fn migrate_schema(
         &self,
         entities: &[&'static EntityDecl],
+        capture: bool,
     ) -> Result<(), StoreError> {
         let mut tx = self
             .writer
@@ -64,6 +65,9 @@ impl SqliteStore {
                     .map_err(backend)?;
             }
         }
+        if capture {
+            install_capture(&mut tx, entities).await?;
+        }
         let now = Timestamp::now().to_string();
         sqlx::query(&sql::init_head(DIALECT))
             .bind(&now)
@@ -81,6 +85,45 @@ impl SqliteStore {
         *self.entities.write().expect("entity list lock") = entities.to_vec();
         Ok(())
     }
+}
+
+/// The capture switch and triggers of a client replica; at the first
+/// set-up (no trigger yet) every existing row is queued for the first push.
+async fn install_capture(
+    tx: &mut sqlx::SqliteConnection,
+    entities: &[&'static EntityDecl],
+) -> Result<(), StoreError> {
+    let first: bool = sqlx::query(crate::capture::COUNT_TRIGGERS)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(backend)?
+        .get::<i64, _>(0)
+        == 0;
+    // outbox entries of an earlier version name records by hyphenated ids
+    sqlx::query(
+        "UPDATE sync_outbox SET entity_id = lower(replace(entity_id, '-', '')) \
+         WHERE entity_id LIKE '%-%'",
+    )
+    .execute(&mut *tx)
+    .await
+    .map_err(backend)?;
+    let mut statements: Vec<String> = crate::capture::CREATE_SWITCH
+        .iter()
+        .map(|statement| (*statement).to_owned())
+        .collect();
+    for entity in entities {
+        statements.extend(crate::capture::triggers(entity));
+        if first {
+            statements.push(crate::capture::queue_existing(entity));
+        }
+    }
+    for statement in statements {
+        sqlx::query(&statement)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+    }
+    Ok(())
 }
 
 /// Brings values an earlier version of this store wrote (hyphenated UUIDs,

@@ -81,7 +81,7 @@ fn decode_log_row(row: &SqliteRow) -> Result<LogEntry, StoreError> {
 #[async_trait]
 impl ServerStore for SqliteStore {
     async fn migrate(&self, entities: &[&'static EntityDecl]) -> Result<(), StoreError> {
-        self.migrate_schema(entities).await
+        self.migrate_schema(entities, false).await
     }
 
     async fn begin_push(&self) -> Result<Box<dyn PushTransaction>, StoreError> {
@@ -214,6 +214,7 @@ impl ServerStore for SqliteStore {
                 receive_seq: 0,
                 received_at: jcselect_sync::Timestamp::MIN,
             },
+            resume_capture: false,
         };
         Ok(tx.load(entity, &[id]).await?.pop())
     }

@@ -8,7 +8,7 @@ use jcselect_sync::EntityDecl;
 use sqlx::{Sqlite, Transaction};
 use uuid::Uuid;
 
-use crate::codec::{backend, bind, decode_record};
+use crate::codec::{backend, bind, bind_field, decode_record};
 use crate::config::SqliteStore;
 
 const DIALECT: Dialect = Dialect::Sqlite;
@@ -18,6 +18,9 @@ pub(crate) struct SqliteTx {
     pub(crate) tx: Transaction<'static, Sqlite>,
     pub(crate) store: SqliteStore,
     pub(crate) head: LogPosition,
+    /// Whether this transaction paused the capture triggers (a client's
+    /// own write), to resume them just before it commits.
+    pub(crate) resume_capture: bool,
 }
 
 impl SqliteTx {
@@ -49,8 +52,8 @@ impl SqliteTx {
             let text = sql::upsert_records(DIALECT, entity, chunk.len());
             let mut query = sqlx::query(&text);
             for record in chunk {
-                for value in record.values() {
-                    query = bind(query, value);
+                for (field, value) in entity.all_fields().zip(record.values()) {
+                    query = bind_field(query, field, value);
                 }
             }
             query.execute(&mut *self.tx).await.map_err(backend)?;
@@ -58,7 +61,13 @@ impl SqliteTx {
         Ok(())
     }
 
-    pub(crate) async fn commit(self) -> Result<(), StoreError> {
+    pub(crate) async fn commit(mut self) -> Result<(), StoreError> {
+        if self.resume_capture {
+            sqlx::query(crate::capture::RESUME)
+                .execute(&mut *self.tx)
+                .await
+                .map_err(backend)?;
+        }
         self.tx.commit().await.map_err(backend)
     }
 }
@@ -78,7 +87,20 @@ pub(crate) async fn begin_immediate(store: &SqliteStore) -> Result<SqliteTx, Sto
             receive_seq: 0,
             received_at: jcselect_sync::Timestamp::MIN,
         },
+        resume_capture: false,
     })
+}
+
+/// A client's own write transaction: capture paused until it commits, so
+/// that the triggers queue only the desktop app's writes.
+pub(crate) async fn begin_client(store: &SqliteStore) -> Result<SqliteTx, StoreError> {
+    let mut tx = begin_immediate(store).await?;
+    sqlx::query(crate::capture::PAUSE)
+        .execute(&mut *tx.tx)
+        .await
+        .map_err(backend)?;
+    tx.resume_capture = true;
+    Ok(tx)
 }
 
 #[async_trait::async_trait]

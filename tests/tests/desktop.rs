@@ -1,0 +1,285 @@
+//! The client on the jcselect desktop app's own file (PROTOCOL.md §7): the
+//! app's format kept, every app write captured (a vote mark written with
+//! plain SQL the way the app writes it, a physical `DELETE`), pulled
+//! records stored in the app's format, and the app and the client writing
+//! the file at once.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use jcselect_client::Replica;
+use jcselect_e2e::desktop::{self, DesktopRows};
+use jcselect_e2e::{quick_settings, Via, World, ADMIN, OPERATOR};
+use jcselect_entities::User;
+use jcselect_sync::engine::SyncReport;
+use jcselect_sync::transport::Transport;
+use jcselect_sync::Syncable;
+use sqlx::{Row, SqlitePool};
+use uuid::Uuid;
+
+jcselect_e2e::over_both_transports!(
+    a_desktop_file_syncs_in_its_own_format,
+    the_app_and_the_client_write_at_once,
+);
+
+const TABLES: [&str; 7] = [
+    "users",
+    "parties",
+    "pens",
+    "tally_sessions",
+    "voters",
+    "tally_lines",
+    "audit_logs",
+];
+
+async fn sync(replica: &Replica) -> SyncReport {
+    let report = replica
+        .engine
+        .sync_once(&|_| {})
+        .await
+        .expect("the cycle succeeds");
+    if report.more_to_pull {
+        return Box::pin(sync(replica)).await;
+    }
+    report
+}
+
+/// Every row of the app's tables, every original column quoted by SQLite
+/// itself (so a changed type or form shows).
+async fn snapshot(pool: &SqlitePool) -> BTreeMap<String, Vec<String>> {
+    let mut all = BTreeMap::new();
+    for table in TABLES {
+        let columns: Vec<String> = sqlx::query(&format!(
+            "SELECT name FROM pragma_table_info('{table}') ORDER BY cid"
+        ))
+        .fetch_all(pool)
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| row.get(0))
+        .filter(|name: &String| name != "deleted_at" && name != "deleted_by")
+        .collect();
+        let quoted: Vec<String> = columns.iter().map(|c| format!("quote({c})")).collect();
+        let rows = sqlx::query(&format!(
+            "SELECT {} FROM {table} ORDER BY id",
+            quoted.join(" || '|' || ")
+        ))
+        .fetch_all(pool)
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| row.get::<String, _>(0))
+        .collect();
+        all.insert(table.to_owned(), rows);
+    }
+    all
+}
+
+async fn foreign_key_problems(pool: &SqlitePool) -> usize {
+    sqlx::query("PRAGMA foreign_key_check")
+        .fetch_all(pool)
+        .await
+        .unwrap()
+        .len()
+}
+
+/// A world whose operator works at the desktop's pen, the server's users
+/// as the desktop knows them, and the desktop file itself.
+async fn desktop_world(via: Via, voters: usize) -> (World, DesktopRows, std::path::PathBuf) {
+    let pen = Uuid::new_v4();
+    let world = World::start(via, vec![pen]).await;
+    let (admin, _) = world.replica("centre", ADMIN, quick_settings()).await;
+    sync(&admin).await;
+    let user_id = |name: &'static str| {
+        let admin = &admin;
+        async move {
+            admin
+                .store
+                .find_records(
+                    User::DECL,
+                    &[(
+                        "username",
+                        jcselect_sync::record::FieldValue::Text(name.into()),
+                    )],
+                    true,
+                )
+                .await
+                .unwrap()[0]
+                .id()
+        }
+    };
+    let (admin_id, operator_id) = (user_id(ADMIN.0).await, user_id(OPERATOR.0).await);
+    let path = std::path::PathBuf::from(
+        world
+            .replica_url("desktop")
+            .strip_prefix("sqlite://")
+            .unwrap(),
+    );
+    let mut rows = desktop::create_newest(&path, "!", "!", voters).await;
+    // the desktop's users are the server's (same ids), its pen the operator's
+    let pool = desktop::open(&path).await;
+    for (from, to) in [(rows.admin, admin_id), (rows.operator, operator_id)] {
+        for statement in [
+            "UPDATE users SET id = ?2 WHERE id = ?1",
+            "UPDATE voters SET voted_by_operator_id = ?2 WHERE voted_by_operator_id = ?1",
+        ] {
+            sqlx::query(statement)
+                .bind(from.simple().to_string())
+                .bind(to.simple().to_string())
+                .execute(&pool)
+                .await
+                .unwrap();
+        }
+    }
+    sqlx::query("UPDATE pens SET id = ?2 WHERE id = ?1")
+        .bind(rows.pen.simple().to_string())
+        .bind(pen.simple().to_string())
+        .execute(&pool)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE voters SET pen_id = ?1")
+        .bind(pen.simple().to_string())
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    (rows.admin, rows.operator, rows.pen) = (admin_id, operator_id, pen);
+    (world, rows, path)
+}
+
+async fn a_desktop_file_syncs_in_its_own_format(via: Via) {
+    let (world, rows, path) = desktop_world(via, 30).await;
+    let app = desktop::open(&path).await;
+    let before = snapshot(&app).await;
+
+    // set-up keeps every row and value in the app's form
+    let transport: Arc<dyn Transport> = world.transport();
+    let desktop = world
+        .replica_over("desktop", ADMIN, quick_settings(), transport)
+        .await;
+    assert_eq!(
+        snapshot(&app).await,
+        before,
+        "set-up changed the app's rows"
+    );
+    assert_eq!(foreign_key_problems(&app).await, 0);
+    // the rows that were there are queued for the first push
+    let queued = desktop.store.outbox_summary().await.unwrap().pending;
+    assert_eq!(queued, 2 + 1 + 1 + 30);
+
+    let report = sync(&desktop).await;
+    assert_eq!(report.parked_total, 0, "{report:?}");
+    assert_eq!(report.unsent, 0);
+
+    // the app marks a voter with plain SQL, as its data layer does
+    let marked = rows.voters[1];
+    desktop::app_marks_voter(&app, marked, rows.operator).await;
+    // and deletes another physically
+    let deleted = rows.voters[2];
+    sqlx::query("DELETE FROM voters WHERE id = ?1")
+        .bind(deleted.simple().to_string())
+        .execute(&app)
+        .await
+        .unwrap();
+    let tombstone: Option<String> = sqlx::query("SELECT deleted_at FROM voters WHERE id = ?1")
+        .bind(deleted.simple().to_string())
+        .fetch_one(&app)
+        .await
+        .unwrap()
+        .get(0);
+    assert!(tombstone.is_some(), "a physical DELETE becomes a tombstone");
+    let report = sync(&desktop).await;
+    assert_eq!(
+        (report.pushed, report.parked_total),
+        (3, 0),
+        "the mark, its audit row, the tombstone"
+    );
+
+    // a second station receives them in the app's format
+    let (station, _) = world.replica("station", OPERATOR, quick_settings()).await;
+    sync(&station).await;
+    let second = desktop::open(std::path::Path::new(
+        world
+            .replica_url("station")
+            .strip_prefix("sqlite://")
+            .unwrap(),
+    ))
+    .await;
+    let row = sqlx::query(
+        "SELECT has_voted, voted_at, voted_by_operator_id, typeof(has_voted) FROM voters WHERE id = ?1",
+    )
+    .bind(marked.simple().to_string())
+    .fetch_one(&second)
+    .await
+    .expect("found by the app's id form");
+    assert_eq!(row.get::<i64, _>(0), 1);
+    let voted_at: String = row.get(1);
+    assert!(
+        voted_at.len() == 26 && voted_at.as_bytes()[10] == b' ',
+        "{voted_at}"
+    );
+    assert_eq!(row.get::<String, _>(2), rows.operator.simple().to_string());
+    assert_eq!(row.get::<String, _>(3), "integer");
+    let gone: Option<String> = sqlx::query("SELECT deleted_at FROM voters WHERE id = ?1")
+        .bind(deleted.simple().to_string())
+        .fetch_one(&second)
+        .await
+        .unwrap()
+        .get(0);
+    assert!(gone.is_some());
+    let audit: i64 = sqlx::query(
+        "SELECT COUNT(*) FROM audit_logs WHERE action = 'VOTER_MARKED' AND entity_id = ?1",
+    )
+    .bind(marked.simple().to_string())
+    .fetch_one(&second)
+    .await
+    .unwrap()
+    .get(0);
+    assert_eq!(audit, 1);
+    assert_eq!(foreign_key_problems(&second).await, 0);
+    assert_eq!(foreign_key_problems(&app).await, 0);
+    // pulled rows are not queued back
+    sync(&desktop).await;
+    assert_eq!(desktop.store.outbox_summary().await.unwrap().pending, 0);
+}
+
+/// The app marks voters in its own transactions while the client syncs the
+/// same file: neither sees "database is locked", and every mark arrives.
+async fn the_app_and_the_client_write_at_once(via: Via) {
+    let (world, rows, path) = desktop_world(via, 60).await;
+    let transport: Arc<dyn Transport> = world.transport();
+    let desktop = world
+        .replica_over("desktop", ADMIN, quick_settings(), transport)
+        .await;
+    sync(&desktop).await;
+    let app = desktop::open(&path).await;
+    let voters = rows.voters.clone();
+    let operator = rows.operator;
+    let marking = tokio::spawn(async move {
+        for voter in voters.iter().skip(1).step_by(2) {
+            desktop::app_marks_voter(&app, *voter, operator).await;
+        }
+    });
+    let mut cycles = 0;
+    while !marking.is_finished() || cycles == 0 {
+        sync(&desktop).await;
+        cycles += 1;
+    }
+    marking
+        .await
+        .expect("the app never saw 'database is locked'");
+    sync(&desktop).await;
+    let (station, _) = world.replica("station", OPERATOR, quick_settings()).await;
+    sync(&station).await;
+    let marked = station
+        .dao
+        .active_voters(rows.pen)
+        .await
+        .unwrap()
+        .iter()
+        .filter(|voter| voter.has_voted)
+        .count();
+    // every voter the app marked, and those the file held marked already
+    let expected = (0..60).filter(|n| n % 2 == 1 || n % 5 == 0).count();
+    assert_eq!(marked, expected);
+}
