@@ -283,3 +283,61 @@ async fn the_app_and_the_client_write_at_once(via: Via) {
     let expected = (0..60).filter(|n| n % 2 == 1 || n % 5 == 0).count();
     assert_eq!(marked, expected);
 }
+
+/// A file the client does not recognise is refused with a message naming
+/// what is unexpected, and left byte for byte as it was.
+#[tokio::test]
+async fn an_unrecognised_file_is_refused_untouched() {
+    let dir = std::env::temp_dir().join(format!("jcselect-unknown-{}", Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let transport: Arc<dyn Transport> = Arc::new(
+        jcselect_transport_http::HttpTransport::new("http://127.0.0.1:9", Default::default())
+            .unwrap(),
+    );
+
+    // a desktop file at a revision the client does not know
+    let future = dir.join("future.db");
+    desktop::create_newest(&future, "!", "!", 3).await;
+    let pool = desktop::open(&future).await;
+    sqlx::query("UPDATE alembic_version SET version_num = 'ffff00001111'")
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    // another program's database, and a file that is not a database
+    let foreign = dir.join("shop.db");
+    let pool = desktop::open(&foreign).await;
+    sqlx::query("CREATE TABLE customers (id INTEGER PRIMARY KEY, name TEXT)")
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    let text = dir.join("notes.db");
+    std::fs::write(&text, "these are not the tables you are looking for\n").unwrap();
+
+    for (path, expected) in [
+        (&future, "ffff00001111"),
+        (&foreign, "customers"),
+        (&text, "SQLite"),
+    ] {
+        let before = std::fs::read(path).unwrap();
+        let files_before = std::fs::read_dir(&dir).unwrap().count();
+        let url = format!("sqlite://{}", path.display());
+        let error = match Replica::open(&url, transport.clone(), quick_settings()).await {
+            Ok(_) => panic!("{} was opened", path.display()),
+            Err(error) => error.to_string(),
+        };
+        assert!(
+            error.contains(expected) && error.contains("untouched"),
+            "{error}"
+        );
+        assert_eq!(std::fs::read(path).unwrap(), before, "{}", path.display());
+        assert_eq!(
+            std::fs::read_dir(&dir).unwrap().count(),
+            files_before,
+            "no journal or WAL file was left beside {}",
+            path.display()
+        );
+    }
+    let _ = std::fs::remove_dir_all(dir);
+}

@@ -5,6 +5,7 @@
 //! `jcselect-client` binary drives ([`Replica`]).
 
 pub mod dao;
+pub mod desktop;
 pub mod exit;
 pub mod normalize;
 
@@ -38,9 +39,25 @@ impl Replica {
         Ok(Self::over(store, transport, settings))
     }
 
-    /// Opens (creating and migrating) the SQLite replica at `database_url`.
+    /// Opens (creating and migrating) the SQLite replica at
+    /// `database_url`: a new file, a replica of this client, or a jcselect
+    /// desktop database (set up in place); any other file is refused
+    /// untouched.
     pub async fn open_store(database_url: &str) -> Result<Arc<dyn ClientStore>, StoreError> {
         let registry = jcselect_entities::registry()?;
+        if let Some(path) = database_url
+            .strip_prefix("sqlite://")
+            .or_else(|| database_url.strip_prefix("sqlite:"))
+            .filter(|path| !path.is_empty() && *path != ":memory:")
+        {
+            let found = desktop::inspect(std::path::Path::new(path))
+                .await
+                .map_err(|refused| StoreError::Config {
+                    store: "sqlite",
+                    message: refused.to_string(),
+                })?;
+            tracing::info!(?found, path, "opening the station's database");
+        }
         let store: Arc<dyn ClientStore> =
             Arc::new(SqliteStore::open_with_cache(database_url, REPLICA_CACHE_MIB).await?);
         let entities: Vec<_> = registry.entities().collect();
