@@ -35,6 +35,7 @@ pub struct TallySession {
     /// Free notes.
     pub notes: Option<String>,
     /// The running ballot number (the next line's `ballot_number`).
+    #[sync(upgrade_default = "0")]
     pub ballot_number: i64,
     /// When it was recounted.
     #[sync(indexed)]
@@ -75,7 +76,8 @@ pub struct TallyLine {
     #[sync(
         one_of("normal", "cancel", "white", "illegal", "blank"),
         stored_upper,
-        indexed
+        indexed,
+        upgrade_default = "'NORMAL'"
     )]
     pub ballot_type: String,
     /// The ballot's number in its session.

@@ -102,6 +102,9 @@ pub struct FieldDecl {
     /// app stores an enum member's name, `WHITE`, where the wire carries its
     /// value, `white`).
     pub stored_upper: bool,
+    /// The stored value (an SQL literal) that rows of an older table take
+    /// when an upgrade adds this required column.
+    pub upgrade_default: Option<&'static str>,
 }
 
 /// What a replica not entitled to a credential receives in its place: a
@@ -121,7 +124,15 @@ impl FieldDecl {
             one_of: &[],
             min: None,
             stored_upper: false,
+            upgrade_default: None,
         }
+    }
+
+    /// This required field, added to an older table with `literal` in
+    /// every row (see [`FieldDecl::upgrade_default`]).
+    pub const fn upgrade_default(mut self, literal: &'static str) -> Self {
+        self.upgrade_default = Some(literal);
+        self
     }
 
     /// This text field, stored upper-case (see

@@ -79,6 +79,34 @@ pub struct DesktopRows {
     pub voters: Vec<Uuid>,
 }
 
+/// The app's initial revision.
+pub const INITIAL_REVISION: &str = "52569a9164c7";
+
+/// The columns later revisions added (and the indexes on them): what the
+/// initial revision's tables lack.
+const LATER_COLUMNS: [&str; 6] = [
+    ", deleted_at DATETIME, deleted_by CHAR(32)",
+    ", ballot_number INTEGER DEFAULT '0' NOT NULL, recounted_at DATETIME, recount_operator_id CHAR(32)",
+    ", ballot_type VARCHAR(20) DEFAULT 'normal' NOT NULL, ballot_number INTEGER, candidate_id CHAR(32)",
+    "deleted_at DATETIME, deleted_by CHAR(32), ",
+    "CREATE INDEX ix_users_deleted_at ON users (deleted_at)",
+    "",
+];
+
+/// The app's DDL at its initial revision: the newest without what later
+/// revisions added.
+pub fn initial_ddl() -> Vec<String> {
+    NEWEST_DDL
+        .iter()
+        .filter(|statement| **statement != LATER_COLUMNS[4])
+        .map(|statement| {
+            LATER_COLUMNS[..4]
+                .iter()
+                .fold((*statement).to_owned(), |ddl, later| ddl.replace(later, ""))
+        })
+        .collect()
+}
+
 /// A desktop file at the newest revision with an admin, an operator, a
 /// pen, a party and `voters` voters (a fifth of them voted, as the app's
 /// demo data, some without details).
@@ -88,12 +116,37 @@ pub async fn create_newest(
     operator_hash: &str,
     voters: usize,
 ) -> DesktopRows {
+    let ddl: Vec<String> = NEWEST_DDL.iter().map(|s| (*s).to_owned()).collect();
+    create(
+        path,
+        &ddl,
+        NEWEST_REVISION,
+        admin_hash,
+        operator_hash,
+        voters,
+    )
+    .await
+}
+
+/// A desktop file at the initial revision, with the same rows.
+pub async fn create_initial(path: &std::path::Path, voters: usize) -> DesktopRows {
+    create(path, &initial_ddl(), INITIAL_REVISION, "!", "!", voters).await
+}
+
+async fn create(
+    path: &std::path::Path,
+    ddl: &[String],
+    revision: &str,
+    admin_hash: &str,
+    operator_hash: &str,
+    voters: usize,
+) -> DesktopRows {
     let pool = open(path).await;
-    for statement in NEWEST_DDL {
+    for statement in ddl {
         sqlx::query(statement).execute(&pool).await.unwrap();
     }
     sqlx::query("INSERT INTO alembic_version VALUES (?1)")
-        .bind(NEWEST_REVISION)
+        .bind(revision)
         .execute(&pool)
         .await
         .unwrap();
@@ -110,7 +163,8 @@ pub async fn create_newest(
         (rows.operator, "operator", operator_hash, "operator"),
     ] {
         sqlx::query(
-            "INSERT INTO users VALUES ('2025-05-29 08:00:00.287186', '2025-05-29 08:00:00', ?1, ?2, ?3, ?4, ?5, 1, NULL, NULL)",
+            "INSERT INTO users (created_at, updated_at, id, username, password_hash, full_name, role, is_active) \
+             VALUES ('2025-05-29 08:00:00.287186', '2025-05-29 08:00:00', ?1, ?2, ?3, ?4, ?5, 1)",
         )
         .bind(hex(id))
         .bind(name)
@@ -126,7 +180,8 @@ pub async fn create_newest(
         .execute(&pool)
         .await
         .unwrap();
-    sqlx::query("INSERT INTO parties VALUES ('2025-05-29 08:00:02', '2025-05-29 08:00:02', ?1, 'حزب الغد', 'غد', 1, 1, NULL, NULL)")
+    sqlx::query("INSERT INTO parties (created_at, updated_at, id, name, short_code, display_order, is_active) \
+                 VALUES ('2025-05-29 08:00:02', '2025-05-29 08:00:02', ?1, 'حزب الغد', 'غد', 1, 1)")
         .bind(hex(rows.party))
         .execute(&pool)
         .await
@@ -135,8 +190,10 @@ pub async fn create_newest(
         let voted = n % 5 == 0;
         let detailed = voted && n % 10 == 0;
         sqlx::query(
-            "INSERT INTO voters VALUES ('2025-05-29 08:01:00.100000', '2025-05-29 08:01:00', ?1, ?2, ?3, ?4, ?5, \
-             'خليل', NULL, 1980, ?6, ?7, ?8, NULL, NULL)",
+            "INSERT INTO voters (created_at, updated_at, id, pen_id, voted_by_operator_id, voter_number, \
+             full_name, father_name, mother_name, birth_year, gender, has_voted, voted_at) \
+             VALUES ('2025-05-29 08:01:00.100000', '2025-05-29 08:01:00', ?1, ?2, ?3, ?4, ?5, \
+             'خليل', NULL, 1980, ?6, ?7, ?8)",
         )
         .bind(hex(*id))
         .bind(hex(rows.pen))

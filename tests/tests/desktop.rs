@@ -20,6 +20,7 @@ use uuid::Uuid;
 jcselect_e2e::over_both_transports!(
     a_desktop_file_syncs_in_its_own_format,
     the_app_and_the_client_write_at_once,
+    a_desktop_at_the_initial_revision_is_set_up_in_place,
 );
 
 const TABLES: [&str; 7] = [
@@ -86,6 +87,15 @@ async fn foreign_key_problems(pool: &SqlitePool) -> usize {
 /// A world whose operator works at the desktop's pen, the server's users
 /// as the desktop knows them, and the desktop file itself.
 async fn desktop_world(via: Via, voters: usize) -> (World, DesktopRows, std::path::PathBuf) {
+    desktop_world_at(via, voters, false).await
+}
+
+/// [`desktop_world`], the file at the app's newest or initial revision.
+async fn desktop_world_at(
+    via: Via,
+    voters: usize,
+    initial: bool,
+) -> (World, DesktopRows, std::path::PathBuf) {
     let pen = Uuid::new_v4();
     let world = World::start(via, vec![pen]).await;
     let (admin, _) = world.replica("centre", ADMIN, quick_settings()).await;
@@ -115,7 +125,11 @@ async fn desktop_world(via: Via, voters: usize) -> (World, DesktopRows, std::pat
             .strip_prefix("sqlite://")
             .unwrap(),
     );
-    let mut rows = desktop::create_newest(&path, "!", "!", voters).await;
+    let mut rows = if initial {
+        desktop::create_initial(&path, voters).await
+    } else {
+        desktop::create_newest(&path, "!", "!", voters).await
+    };
     // the desktop's users are the server's (same ids), its pen the operator's
     let pool = desktop::open(&path).await;
     for (from, to) in [(rows.admin, admin_id), (rows.operator, operator_id)] {
@@ -241,6 +255,99 @@ async fn a_desktop_file_syncs_in_its_own_format(via: Via) {
     // pulled rows are not queued back
     sync(&desktop).await;
     assert_eq!(desktop.store.outbox_summary().await.unwrap().pending, 0);
+
+    // ballots counted at the other station, two for one party in one
+    // session: the desktop holds both (set-up removed the app's
+    // uq_tally_session_party), with the app's enum names
+    let operator = station.actor().await.unwrap().unwrap();
+    let mut operator_user =
+        jcselect_store_conformance::fixture::user("x", jcselect_entities::Role::Operator);
+    operator_user.id = operator.user_id;
+    let pen: jcselect_entities::Pen = station
+        .store
+        .get_record(jcselect_entities::Pen::DECL, rows.pen)
+        .await
+        .unwrap()
+        .map(|record| jcselect_entities::Pen::from_record(&record).unwrap())
+        .expect("the station holds its pen");
+    let party: jcselect_entities::Party = station
+        .store
+        .get_record(jcselect_entities::Party::DECL, rows.party)
+        .await
+        .unwrap()
+        .map(|record| jcselect_entities::Party::from_record(&record).unwrap())
+        .expect("the station holds the party");
+    let session = jcselect_store_conformance::fixture::session(&pen, &operator_user);
+    let mut first = jcselect_store_conformance::fixture::line(&session, &party, 1);
+    first.ballot_number = Some(1);
+    let mut second_ballot = jcselect_store_conformance::fixture::line(&session, &party, 1);
+    second_ballot.ballot_number = Some(2);
+    second_ballot.ballot_type = "white".into();
+    station
+        .dao
+        .save(std::slice::from_ref(&session))
+        .await
+        .unwrap();
+    station.dao.save(&[first, second_ballot]).await.unwrap();
+    assert_eq!(sync(&station).await.parked_total, 0);
+    let report = sync(&desktop).await;
+    assert_eq!(report.parked_total, 0);
+    let types: Vec<String> = sqlx::query(
+        "SELECT ballot_type FROM tally_lines WHERE tally_session_id = ?1 ORDER BY ballot_number",
+    )
+    .bind(session.id.simple().to_string())
+    .fetch_all(&app)
+    .await
+    .unwrap()
+    .iter()
+    .map(|row| row.get(0))
+    .collect();
+    assert_eq!(types, ["NORMAL", "WHITE"]);
+}
+
+/// A desktop file at the app's initial revision is set up in place: the
+/// columns later revisions add are added (required ones with the app's
+/// own defaults), every row kept, and it syncs.
+async fn a_desktop_at_the_initial_revision_is_set_up_in_place(via: Via) {
+    assert!(desktop::initial_ddl()
+        .iter()
+        .all(|statement| !statement.contains("deleted_at") && !statement.contains("ballot_type")));
+    let (world, rows, path) = desktop_world_at(via, 12, true).await;
+    let app = desktop::open(&path).await;
+    let before = snapshot(&app).await;
+    let transport: Arc<dyn Transport> = world.transport();
+    let desktop = world
+        .replica_over("desktop", ADMIN, quick_settings(), transport)
+        .await;
+    let after = snapshot(&app).await;
+    for table in TABLES {
+        let kept: Vec<&String> = after[table].iter().collect();
+        assert_eq!(kept.len(), before[table].len(), "{table}");
+        for (old, new) in before[table].iter().zip(&after[table]) {
+            assert!(new.starts_with(old.as_str()), "{table}: {old} became {new}");
+        }
+    }
+    let columns: Vec<String> = sqlx::query("SELECT name FROM pragma_table_info('tally_lines')")
+        .fetch_all(&app)
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    for added in [
+        "deleted_at",
+        "deleted_by",
+        "ballot_type",
+        "ballot_number",
+        "candidate_id",
+    ] {
+        assert!(columns.iter().any(|c| c == added), "{added}: {columns:?}");
+    }
+    let report = sync(&desktop).await;
+    assert_eq!(report.parked_total, 0, "{report:?}");
+    let voter = desktop.dao.voter(rows.voters[3]).await.unwrap();
+    assert_eq!(voter.voter_number, "4");
+    assert_eq!(foreign_key_problems(&app).await, 0);
 }
 
 /// The app marks voters in its own transactions while the client syncs the

@@ -27,7 +27,8 @@
 //! `natural_key_live(f…)`, `owner = f`, `placement_last`, `append_only`,
 //! `validate = path::to::fn`. Field attributes: `references = Entity`,
 //! `indexed`, `unique`, `credential`, `one_of("a", "b")`, `min = n`,
-//! `text` (a type serialised as a string, such as an enum), `stored_upper`.
+//! `text` (a type serialised as a string, such as an enum), `stored_upper`,
+//! `upgrade_default = "'literal'"`.
 //!
 //! [`FieldDecl`]: https://docs.rs/jcselect-sync
 
@@ -76,6 +77,7 @@ struct FieldAttrs {
     min: Option<Expr>,
     text: bool,
     stored_upper: bool,
+    upgrade_default: Option<LitStr>,
 }
 
 fn idents(input: ParseStream) -> syn::Result<Vec<Ident>> {
@@ -176,6 +178,7 @@ fn field_attrs(field: &syn::Field) -> syn::Result<FieldAttrs> {
             "credential" => attrs.credential = true,
             "text" => attrs.text = true,
             "stored_upper" => attrs.stored_upper = true,
+            "upgrade_default" => attrs.upgrade_default = Some(meta.value()?.parse()?),
             "min" => attrs.min = Some(meta.value()?.parse()?),
             "one_of" => {
                 let content;
@@ -325,6 +328,9 @@ fn expand(input: &DeriveInput) -> syn::Result<Tokens> {
         }
         if field_attrs.stored_upper {
             decl = quote!(#decl.stored_upper());
+        }
+        if let Some(literal) = &field_attrs.upgrade_default {
+            decl = quote!(#decl.upgrade_default(#literal));
         }
         fields.push(decl);
         if let Some(parent) = &field_attrs.references {

@@ -60,7 +60,7 @@ pub fn all_statements(entities: &[&'static EntityDecl]) -> Vec<String> {
         all.extend(sql::create_indexes(DIALECT, entity));
         for field in entity
             .all_fields()
-            .filter(|field| field.nullable || field.credential)
+            .filter(|field| field.nullable || field.credential || field.upgrade_default.is_some())
         {
             all.push(sql::add_column(DIALECT, entity.table, field));
         }

@@ -99,7 +99,7 @@ pub fn plan_entity_migration(
             .all_fields()
             .filter(|field| !existing.contains(field.name))
         {
-            if !field.nullable && !field.credential {
+            if !field.nullable && !field.credential && field.upgrade_default.is_none() {
                 return Err(format!(
                     "table {} exists without required column {}; it cannot be upgraded in place",
                     entity.table, field.name
@@ -123,10 +123,11 @@ pub fn add_column(dialect: Dialect, table: &str, field: &FieldDecl) -> String {
         Dialect::MsSql => "ADD",
         _ => "ADD COLUMN",
     };
-    let default = if field.credential && !field.nullable {
-        format!(" DEFAULT '{}'", jcselect_sync::LOCKED_CREDENTIAL)
-    } else {
-        String::new()
+    let default = match field.upgrade_default {
+        _ if field.nullable => String::new(),
+        Some(literal) => format!(" DEFAULT {literal}"),
+        None if field.credential => format!(" DEFAULT '{}'", jcselect_sync::LOCKED_CREDENTIAL),
+        None => String::new(),
     };
     format!(
         "ALTER TABLE {table} {keyword} {}{default}",

@@ -112,6 +112,9 @@ async fn install_capture(
         .map(|statement| (*statement).to_owned())
         .collect();
     for entity in entities {
+        free_undeclared_unique(&mut *tx, entity).await?;
+    }
+    for entity in entities {
         statements.extend(crate::capture::triggers(entity));
         if first {
             statements.push(crate::capture::queue_existing(entity));
@@ -123,6 +126,125 @@ async fn install_capture(
             .await
             .map_err(backend)?;
     }
+    Ok(())
+}
+
+/// A desktop table may carry a unique constraint the entity does not
+/// declare (the app's `uq_tally_session_party` on `tally_lines`, which its
+/// own one-line-per-ballot entry contradicts): it would refuse records the
+/// server holds. A unique index is dropped; a constraint written into the
+/// table is removed by rebuilding the table under the declared columns,
+/// every row copied and the other indexes recreated.
+async fn free_undeclared_unique(
+    tx: &mut sqlx::SqliteConnection,
+    entity: &'static EntityDecl,
+) -> Result<(), StoreError> {
+    let table = entity.table;
+    let indexes: Vec<(String, String)> = sqlx::query(&format!(
+        "SELECT name, origin FROM pragma_index_list('{table}') WHERE \"unique\" = 1"
+    ))
+    .fetch_all(&mut *tx)
+    .await
+    .map_err(backend)?
+    .iter()
+    .map(|row| (row.get(0), row.get(1)))
+    .collect();
+    let mut rebuild = false;
+    for (index, origin) in indexes {
+        let columns: Vec<String> =
+            sqlx::query(&format!("SELECT name FROM pragma_index_info('{index}')"))
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(backend)?
+                .iter()
+                .map(|row| row.get(0))
+                .collect();
+        let declared = match columns.as_slice() {
+            [only] => {
+                only == "id"
+                    || entity
+                        .all_fields()
+                        .any(|field| field.name == only && field.unique)
+            }
+            _ => false,
+        };
+        if declared || origin == "pk" {
+            continue;
+        }
+        tracing::info!(table, index = %index, ?columns, "a unique constraint the entity does not declare is removed");
+        if origin == "c" {
+            sqlx::query(&format!("DROP INDEX \"{index}\""))
+                .execute(&mut *tx)
+                .await
+                .map_err(backend)?;
+        } else {
+            rebuild = true;
+        }
+    }
+    if rebuild {
+        rebuild_table(tx, entity).await?;
+    }
+    Ok(())
+}
+
+/// Rebuilds an entity's table under its declared columns, keeping every
+/// row and the indexes it had (SQLite cannot drop a table constraint).
+async fn rebuild_table(
+    tx: &mut sqlx::SqliteConnection,
+    entity: &'static EntityDecl,
+) -> Result<(), StoreError> {
+    let table = entity.table;
+    let existing: Vec<String> =
+        sqlx::query(&format!("SELECT name FROM pragma_table_info('{table}')"))
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(backend)?
+            .iter()
+            .map(|row| row.get(0))
+            .collect();
+    if let Some(unknown) = existing
+        .iter()
+        .find(|column| entity.field_index(column).is_none())
+    {
+        tracing::warn!(table, column = %unknown, "not rebuilt: the table has a column the entity does not declare");
+        return Ok(());
+    }
+    let indexes: Vec<String> = sqlx::query(
+        "SELECT sql FROM sqlite_master WHERE type = 'index' AND tbl_name = ?1 AND sql IS NOT NULL",
+    )
+    .bind(table)
+    .fetch_all(&mut *tx)
+    .await
+    .map_err(backend)?
+    .iter()
+    .map(|row| row.get(0))
+    .collect();
+    let scratch = format!("sync_rebuild_{table}");
+    let create = sql::create_entity_table(DIALECT, entity).replacen(
+        &format!(" {table} ("),
+        &format!(" {scratch} ("),
+        1,
+    );
+    let columns = existing.join(", ");
+    let statements = [
+        create,
+        format!("INSERT INTO {scratch} ({columns}) SELECT {columns} FROM {table}"),
+        format!("DROP TABLE {table}"),
+        // views over the table (the app's results view) stay as they are
+        "PRAGMA legacy_alter_table = ON".to_owned(),
+        format!("ALTER TABLE {scratch} RENAME TO {table}"),
+        "PRAGMA legacy_alter_table = OFF".to_owned(),
+    ];
+    for statement in statements.iter().chain(&indexes) {
+        sqlx::query(statement)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+    }
+    tracing::info!(
+        table,
+        "rebuilt without the undeclared unique constraint; every row kept"
+    );
     Ok(())
 }
 

@@ -22,18 +22,23 @@ async fn fresh() -> (SqliteStore, TempDir) {
     let store = SqliteStore::open(&format!("sqlite://{}", dir.join("store.db").display()))
         .await
         .unwrap();
-    let entities: Vec<_> = jcselect_entities::registry().unwrap().entities().collect();
-    ServerStore::migrate(&store, &entities).await.unwrap();
     (store, TempDir(dir))
+}
+
+fn entities() -> Vec<&'static jcselect_sync::EntityDecl> {
+    jcselect_entities::registry().unwrap().entities().collect()
 }
 
 async fn server() -> Option<(Arc<dyn ServerStore>, TempDir)> {
     let (store, dir) = fresh().await;
+    ServerStore::migrate(&store, &entities()).await.unwrap();
     Some((Arc::new(store), dir))
 }
 
+/// A replica: migrated as a client (capture triggers and all).
 async fn client() -> Option<(Arc<dyn ClientStore>, TempDir)> {
     let (store, dir) = fresh().await;
+    ClientStore::migrate(&store, &entities()).await.unwrap();
     Some((Arc::new(store), dir))
 }
 
