@@ -252,6 +252,30 @@ async fn a_desktop_file_syncs_in_its_own_format(via: Via) {
     assert_eq!(audit, 1);
     assert_eq!(foreign_key_problems(&second).await, 0);
     assert_eq!(foreign_key_problems(&app).await, 0);
+    // the station's new file is one the app opens as its own: its
+    // revision marker, its tables, its declared types
+    let revision: String = sqlx::query("SELECT version_num FROM alembic_version")
+        .fetch_one(&second)
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(revision, desktop::NEWEST_REVISION);
+    for (table, column, declared) in [
+        ("voters", "id", "CHAR(32)"),
+        ("voters", "voted_at", "DATETIME"),
+        ("voters", "has_voted", "BOOLEAN"),
+        ("voters", "full_name", "VARCHAR"),
+        ("audit_logs", "new_values", "JSON"),
+    ] {
+        let ty: String = sqlx::query(&format!(
+            "SELECT type FROM pragma_table_info('{table}') WHERE name = '{column}'"
+        ))
+        .fetch_one(&second)
+        .await
+        .unwrap()
+        .get(0);
+        assert_eq!(ty, declared, "{table}.{column}");
+    }
     // pulled rows are not queued back
     sync(&desktop).await;
     assert_eq!(desktop.store.outbox_summary().await.unwrap().pending, 0);

@@ -98,3 +98,25 @@ pub async fn inspect(path: &Path) -> Result<Found, Unrecognised> {
     let _ = connection.close().await;
     Ok(found)
 }
+
+/// What a new replica's file holds besides the tables, so that the desktop
+/// app opens it as its own at its newest revision (its alembic marker).
+pub const NEW_FILE_MARKER: [&str; 2] = [
+    "CREATE TABLE IF NOT EXISTS alembic_version (version_num VARCHAR(32) NOT NULL, \
+     CONSTRAINT alembic_version_pkc PRIMARY KEY (version_num))",
+    "INSERT INTO alembic_version (version_num) SELECT '19ee681d4f77' \
+     WHERE NOT EXISTS (SELECT 1 FROM alembic_version)",
+];
+
+/// Marks a new replica's file as the app's newest revision.
+pub async fn mark_new_file(path: &Path) -> Result<(), sqlx::Error> {
+    let mut connection = SqliteConnectOptions::new()
+        .filename(path)
+        .busy_timeout(std::time::Duration::from_secs(30))
+        .connect()
+        .await?;
+    for statement in NEW_FILE_MARKER {
+        sqlx::query(statement).execute(&mut connection).await?;
+    }
+    connection.close().await
+}

@@ -45,23 +45,34 @@ impl Replica {
     /// untouched.
     pub async fn open_store(database_url: &str) -> Result<Arc<dyn ClientStore>, StoreError> {
         let registry = jcselect_entities::registry()?;
-        if let Some(path) = database_url
+        let path = database_url
             .strip_prefix("sqlite://")
             .or_else(|| database_url.strip_prefix("sqlite:"))
             .filter(|path| !path.is_empty() && *path != ":memory:")
-        {
-            let found = desktop::inspect(std::path::Path::new(path))
+            .map(std::path::PathBuf::from);
+        let mut found = None;
+        if let Some(path) = &path {
+            let inspected = desktop::inspect(path)
                 .await
                 .map_err(|refused| StoreError::Config {
                     store: "sqlite",
                     message: refused.to_string(),
                 })?;
-            tracing::info!(?found, path, "opening the station's database");
+            tracing::info!(?inspected, path = %path.display(), "opening the station's database");
+            found = Some(inspected);
         }
         let store: Arc<dyn ClientStore> =
             Arc::new(SqliteStore::open_with_cache(database_url, REPLICA_CACHE_MIB).await?);
         let entities: Vec<_> = registry.entities().collect();
         store.migrate(&entities).await?;
+        if let (Some(path), Some(desktop::Found::New)) = (&path, found) {
+            desktop::mark_new_file(path)
+                .await
+                .map_err(|error| StoreError::Config {
+                    store: "sqlite",
+                    message: format!("marking the new file for the desktop app: {error}"),
+                })?;
+        }
         Ok(store)
     }
 
