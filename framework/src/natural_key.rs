@@ -56,8 +56,12 @@ impl Claims {
         source: &mut dyn RecordTransaction,
         records: impl Iterator<Item = &'r Record>,
     ) -> Result<Self, StoreError> {
-        let mut wanted: HashMap<(&'static str, usize), (&'r Record, Vec<FieldValue>)> =
-            HashMap::new();
+        type Wanted<'r> = (
+            &'r Record,
+            Vec<FieldValue>,
+            std::collections::HashSet<String>,
+        );
+        let mut wanted: HashMap<(&'static str, usize), Wanted<'r>> = HashMap::new();
         for record in records {
             let entity = record.entity();
             for (position, key) in entity.natural_keys.iter().enumerate() {
@@ -67,15 +71,15 @@ impl Claims {
                 if let Some(value) = record.get(field).filter(|v| **v != FieldValue::Null) {
                     let entry = wanted
                         .entry((entity.name, position))
-                        .or_insert_with(|| (record, Vec::new()));
-                    if !entry.1.contains(value) {
+                        .or_insert_with(|| (record, Vec::new(), Default::default()));
+                    if entry.2.insert(value.to_json().to_string()) {
                         entry.1.push(value.clone());
                     }
                 }
             }
         }
         let mut claims = Claims::default();
-        for ((_, position), (example, values)) in wanted {
+        for ((_, position), (example, values, _)) in wanted {
             let entity = example.entity();
             let field = entity.natural_keys[position]
                 .fields
