@@ -30,7 +30,10 @@ struct Cli {
 
 #[derive(Args)]
 struct Global {
-    /// The local database. [default: sqlite://jcselect-client.db]
+    /// The local database: a new file, this client's replica, or the
+    /// jcselect desktop app's own file (set up in place; see the README,
+    /// "Beside the jcselect desktop app"). [default:
+    /// sqlite://jcselect-client.db in the working directory]
     #[arg(
         long = "database",
         env = "JCSELECT_CLIENT_DATABASE_URL",
