@@ -1,0 +1,14 @@
+use jcselect_sync::{Syncable, Timestamp};
+use uuid::Uuid;
+
+#[derive(serde::Serialize, serde::Deserialize, Syncable)]
+#[sync(table = "notes")]
+struct Note {
+    id: Uuid,
+    updated_at: Timestamp,
+    deleted_at: Option<Timestamp>,
+    deleted_by: Option<Uuid>,
+    text: String,
+}
+
+fn main() {}
