@@ -229,47 +229,49 @@ pub trait Transport: Send + Sync {
     ) -> Result<SyncPullResponse, TransportError>;
 }
 
+/// Sends one request and reads its answer: a success status among
+/// `expected` decodes as `T`, anything else goes through [`classify`].
+async fn call<E: Exchange + ?Sized, T: DeserializeOwned>(
+    exchange: &E,
+    request: ExchangeRequest,
+    expected: &[u16],
+) -> Result<T, TransportError> {
+    let response = exchange
+        .exchange(request)
+        .await
+        .map_err(|error| TransportError::Network(error.0))?;
+    if expected.contains(&response.status) {
+        decode(&response)
+    } else {
+        Err(classify(&response))
+    }
+}
+
+/// A `POST` of `body` as JSON.
+fn post(path: &str, token: Option<&str>, body: &impl serde::Serialize) -> ExchangeRequest {
+    ExchangeRequest {
+        method: "POST",
+        path: path.to_owned(),
+        token: token.map(str::to_owned),
+        body: Some(serde_json::to_vec(body).expect("wire types serialise")),
+    }
+}
+
 #[async_trait]
 impl<E: Exchange + ?Sized> Transport for E {
     async fn login(&self, username: &str, password: &str) -> Result<LoginResponse, TransportError> {
-        let body = serde_json::to_vec(&LoginRequest {
+        let body = LoginRequest {
             username: username.to_owned(),
             password: password.to_owned(),
-        })
-        .expect("a log-in request serialises");
-        let response = self
-            .exchange(ExchangeRequest {
-                method: "POST",
-                path: "/auth/login".into(),
-                token: None,
-                body: Some(body),
-            })
-            .await
-            .map_err(|error| TransportError::Network(error.0))?;
-        match response.status {
-            200 => decode(&response),
-            _ => Err(classify(&response)),
-        }
+        };
+        call(self, post("/auth/login", None, &body), &[200]).await
     }
 
     async fn refresh(&self, refresh_token: &str) -> Result<LoginResponse, TransportError> {
-        let body = serde_json::to_vec(&RefreshRequest {
+        let body = RefreshRequest {
             refresh_token: refresh_token.to_owned(),
-        })
-        .expect("a refresh request serialises");
-        let response = self
-            .exchange(ExchangeRequest {
-                method: "POST",
-                path: "/auth/refresh".into(),
-                token: None,
-                body: Some(body),
-            })
-            .await
-            .map_err(|error| TransportError::Network(error.0))?;
-        match response.status {
-            200 => decode(&response),
-            _ => Err(classify(&response)),
-        }
+        };
+        call(self, post("/auth/refresh", None, &body), &[200]).await
     }
 
     async fn push(
@@ -277,20 +279,8 @@ impl<E: Exchange + ?Sized> Transport for E {
         token: &str,
         request: &SyncPushRequest,
     ) -> Result<SyncPushResponse, TransportError> {
-        let body = serde_json::to_vec(request).expect("a push request serialises");
-        let response = self
-            .exchange(ExchangeRequest {
-                method: "POST",
-                path: "/sync/push".into(),
-                token: Some(token.to_owned()),
-                body: Some(body),
-            })
-            .await
-            .map_err(|error| TransportError::Network(error.0))?;
-        match response.status {
-            200 | 409 => decode(&response),
-            _ => Err(classify(&response)),
-        }
+        // a 409 is a normal answer: some changes wait for a parent
+        call(self, post("/sync/push", Some(token), request), &[200, 409]).await
     }
 
     async fn pull(
@@ -311,19 +301,13 @@ impl<E: Exchange + ?Sized> Transport for E {
                 format!("/sync/pull?last_sync={last_sync}&limit={limit}&offset={offset}")
             }
         };
-        let response = self
-            .exchange(ExchangeRequest {
-                method: "GET",
-                path,
-                token: Some(token.to_owned()),
-                body: None,
-            })
-            .await
-            .map_err(|error| TransportError::Network(error.0))?;
-        match response.status {
-            200 => decode(&response),
-            _ => Err(classify(&response)),
-        }
+        let request = ExchangeRequest {
+            method: "GET",
+            path,
+            token: Some(token.to_owned()),
+            body: None,
+        };
+        call(self, request, &[200]).await
     }
 }
 

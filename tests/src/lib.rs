@@ -263,3 +263,41 @@ pub fn quick_settings() -> SyncSettings {
         ..SyncSettings::default()
     }
 }
+
+/// One sync cycle of `replica`, which must succeed.
+pub async fn sync(replica: &Replica) -> jcselect_sync::engine::SyncReport {
+    replica
+        .engine
+        .sync_once(&|_| {})
+        .await
+        .expect("the cycle succeeds")
+}
+
+/// Cycles until nothing more waits to be pulled; the last cycle's report.
+pub async fn sync_all(replica: &Replica) -> jcselect_sync::engine::SyncReport {
+    loop {
+        let report = sync(replica).await;
+        if !report.more_to_pull {
+            return report;
+        }
+    }
+}
+
+/// The user `username` as `replica` holds it (tombstoned or not).
+pub async fn local_user(replica: &Replica, username: &str) -> jcselect_entities::User {
+    use jcselect_sync::Syncable;
+    let records = replica
+        .store
+        .find_records(
+            jcselect_entities::User::DECL,
+            &[(
+                "username",
+                jcselect_sync::record::FieldValue::Text(username.to_owned()),
+            )],
+            true,
+        )
+        .await
+        .unwrap();
+    jcselect_entities::User::from_record(records.first().expect("the user is on the replica"))
+        .unwrap()
+}

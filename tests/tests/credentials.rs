@@ -4,12 +4,10 @@
 //! pens), `"!"` to every other and for inactive users; a pushed hash is
 //! never stored; hashes never reach an audit row.
 
-use jcselect_client::Replica;
-use jcselect_e2e::{quick_settings, Via, World, ADMIN, OPERATOR};
-use jcselect_entities::{AuditLog, User};
+use jcselect_e2e::{local_user, quick_settings, sync_all, Via, World, ADMIN, OPERATOR};
+use jcselect_entities::AuditLog;
 use jcselect_server::users::{add_user, NewUser};
 use jcselect_store_conformance::fixture;
-use jcselect_sync::record::FieldValue;
 use jcselect_sync::transport::Transport;
 use jcselect_sync::Syncable;
 
@@ -17,29 +15,6 @@ jcselect_e2e::over_both_transports!(
     hashes_reach_only_entitled_replicas,
     a_pushed_hash_is_never_stored_nor_audited,
 );
-
-async fn pull_everything(replica: &Replica) {
-    while replica
-        .engine
-        .sync_once(&|_| {})
-        .await
-        .expect("the cycle succeeds")
-        .more_to_pull
-    {}
-}
-
-async fn local_user(replica: &Replica, username: &str) -> User {
-    let records = replica
-        .store
-        .find_records(
-            User::DECL,
-            &[("username", FieldValue::Text(username.to_owned()))],
-            true,
-        )
-        .await
-        .unwrap();
-    User::from_record(records.first().expect("the user is on the replica")).unwrap()
-}
 
 /// `pens` → the world's server gets an operator `name` of those pens with
 /// password `name`-password.
@@ -76,9 +51,9 @@ async fn hashes_reach_only_entitled_replicas(via: Via) {
         .save(&[pen_a.clone(), pen_b.clone()])
         .await
         .unwrap();
-    pull_everything(&admin).await;
+    sync_all(&admin).await;
     let (station, _) = world.replica("station-a", OPERATOR, quick_settings()).await;
-    pull_everything(&station).await;
+    sync_all(&station).await;
 
     // the station checks its own operators' passwords offline, with bcrypt
     for (name, password) in [
@@ -116,14 +91,14 @@ async fn hashes_reach_only_entitled_replicas(via: Via) {
         .save(std::slice::from_ref(&colleague))
         .await
         .unwrap();
-    pull_everything(&admin).await;
+    sync_all(&admin).await;
     let (fresh, _) = world
         .replica("station-a2", OPERATOR, quick_settings())
         .await;
-    pull_everything(&fresh).await;
+    sync_all(&fresh).await;
     assert_eq!(local_user(&fresh, "colleague").await.password_hash, "!");
     let (fresh_admin, _) = world.replica("admin2", ADMIN, quick_settings()).await;
-    pull_everything(&fresh_admin).await;
+    sync_all(&fresh_admin).await;
     assert_eq!(
         local_user(&fresh_admin, "colleague").await.password_hash,
         "!"
@@ -134,7 +109,7 @@ async fn a_pushed_hash_is_never_stored_nor_audited(via: Via) {
     let pen = fixture::pen("A");
     let world = World::start(via, vec![pen.id]).await;
     let (admin, _) = world.replica("admin", ADMIN, quick_settings()).await;
-    pull_everything(&admin).await;
+    sync_all(&admin).await;
     let real = local_user(&admin, OPERATOR.0).await;
 
     // an admin's edit carrying another hash: the edit is kept, the hash not
@@ -142,9 +117,9 @@ async fn a_pushed_hash_is_never_stored_nor_audited(via: Via) {
     edited.full_name = "renamed".into();
     edited.password_hash = jcselect_server::auth::hash_password("planted");
     admin.dao.save(std::slice::from_ref(&edited)).await.unwrap();
-    pull_everything(&admin).await;
+    sync_all(&admin).await;
     let (other, _) = world.replica("admin2", ADMIN, quick_settings()).await;
-    pull_everything(&other).await;
+    sync_all(&other).await;
     let stored = local_user(&other, OPERATOR.0).await;
     assert_eq!(stored.full_name, "renamed");
     assert!(bcrypt::verify(OPERATOR.1, &stored.password_hash).unwrap());
@@ -167,7 +142,7 @@ async fn a_pushed_hash_is_never_stored_nor_audited(via: Via) {
         .await
         .unwrap();
     assert_eq!(answer.conflicts.len(), 1);
-    pull_everything(&other).await;
+    sync_all(&other).await;
     let rows: Vec<AuditLog> = other
         .store
         .find_records(AuditLog::DECL, &[], true)

@@ -9,9 +9,7 @@ use std::sync::Arc;
 
 use jcselect_client::Replica;
 use jcselect_e2e::desktop::{self, DesktopRows};
-use jcselect_e2e::{quick_settings, Via, World, ADMIN, OPERATOR};
-use jcselect_entities::User;
-use jcselect_sync::engine::SyncReport;
+use jcselect_e2e::{local_user, quick_settings, sync_all as sync, Via, World, ADMIN, OPERATOR};
 use jcselect_sync::transport::Transport;
 use jcselect_sync::Syncable;
 use sqlx::{Row, SqlitePool};
@@ -32,18 +30,6 @@ const TABLES: [&str; 7] = [
     "tally_lines",
     "audit_logs",
 ];
-
-async fn sync(replica: &Replica) -> SyncReport {
-    let report = replica
-        .engine
-        .sync_once(&|_| {})
-        .await
-        .expect("the cycle succeeds");
-    if report.more_to_pull {
-        return Box::pin(sync(replica)).await;
-    }
-    report
-}
 
 /// Every row of the app's tables, every original column quoted by SQLite
 /// itself (so a changed type or form shows).
@@ -100,25 +86,10 @@ async fn desktop_world_at(
     let world = World::start(via, vec![pen]).await;
     let (admin, _) = world.replica("centre", ADMIN, quick_settings()).await;
     sync(&admin).await;
-    let user_id = |name: &'static str| {
-        let admin = &admin;
-        async move {
-            admin
-                .store
-                .find_records(
-                    User::DECL,
-                    &[(
-                        "username",
-                        jcselect_sync::record::FieldValue::Text(name.into()),
-                    )],
-                    true,
-                )
-                .await
-                .unwrap()[0]
-                .id()
-        }
-    };
-    let (admin_id, operator_id) = (user_id(ADMIN.0).await, user_id(OPERATOR.0).await);
+    let (admin_id, operator_id) = (
+        local_user(&admin, ADMIN.0).await.id,
+        local_user(&admin, OPERATOR.0).await.id,
+    );
     let path = std::path::PathBuf::from(
         world
             .replica_url("desktop")

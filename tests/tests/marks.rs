@@ -5,10 +5,9 @@
 use std::sync::Arc;
 
 use jcselect_client::Replica;
-use jcselect_e2e::{quick_settings, Faulty, Via, World, ADMIN, OPERATOR};
+use jcselect_e2e::{quick_settings, sync, Faulty, Via, World, ADMIN, OPERATOR};
 use jcselect_entities::{AuditLog, Voter};
 use jcselect_store_conformance::fixture;
-use jcselect_sync::engine::SyncReport;
 use jcselect_sync::Syncable;
 use uuid::Uuid;
 
@@ -16,14 +15,6 @@ jcselect_e2e::over_both_transports!(
     a_mark_made_between_push_and_pull_is_traced_once,
     a_mark_the_server_saw_twice_is_traced_once,
 );
-
-async fn sync(replica: &Replica) -> SyncReport {
-    replica
-        .engine
-        .sync_once(&|_| {})
-        .await
-        .expect("the cycle succeeds")
-}
 
 /// A centre, two stations of one pen, and the voter `1` on all three.
 struct Pen {

@@ -6,7 +6,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use jcselect_client::Replica;
-use jcselect_e2e::{quick_settings, Via, World, ADMIN, OPERATOR};
+use jcselect_e2e::{quick_settings, sync, Via, World, ADMIN, OPERATOR};
 use jcselect_entities::{Pen, TallyLine, TallySession, Voter};
 use jcselect_store_conformance::fixture;
 use jcselect_sync::engine::{LocalClock, SyncReport, SyncSettings};
@@ -28,14 +28,6 @@ jcselect_e2e::over_both_transports!(
     expired_and_refused_tokens_are_renewed,
     a_replica_ahead_of_a_restored_server_starts_over,
 );
-
-async fn sync(replica: &Replica) -> SyncReport {
-    replica
-        .engine
-        .sync_once(&|_| {})
-        .await
-        .expect("the cycle succeeds")
-}
 
 async fn local<T: Syncable>(replica: &Replica, id: Uuid) -> Option<T> {
     replica

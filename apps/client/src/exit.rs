@@ -74,6 +74,12 @@ impl CliError {
 
 impl From<StoreError> for CliError {
     fn from(error: StoreError) -> Self {
+        (&error).into()
+    }
+}
+
+impl From<&StoreError> for CliError {
+    fn from(error: &StoreError) -> Self {
         CliError::failed("local_database", error.to_string())
     }
 }
@@ -91,7 +97,13 @@ impl From<DaoError> for CliError {
 
 impl From<TransportError> for CliError {
     fn from(error: TransportError) -> Self {
-        match &error {
+        (&error).into()
+    }
+}
+
+impl From<&TransportError> for CliError {
+    fn from(error: &TransportError) -> Self {
+        match error {
             TransportError::Unauthorized(message) => CliError {
                 code: "not_logged_in",
                 message: format!("the server refused the log-in or token: {message}; run `jcselect-client login`"),
@@ -114,6 +126,12 @@ impl From<TransportError> for CliError {
 
 impl From<SyncError> for CliError {
     fn from(error: SyncError) -> Self {
+        (&error).into()
+    }
+}
+
+impl From<&SyncError> for CliError {
+    fn from(error: &SyncError) -> Self {
         match error {
             SyncError::Store(error) => error.into(),
             SyncError::Transport(error) => error.into(),

@@ -357,7 +357,7 @@ fn cycle_line(outcome: &CycleOutcome<'_>) -> (serde_json::Value, String) {
             (value, format!("{now}  {}; {next}", report_line(report)))
         }
         Err(error) => {
-            let error = CliError::from(clone_error(error));
+            let error = CliError::from(error);
             let mut value = error.to_json();
             value["at"] = json!(now);
             value["next_in_seconds"] = json!(outcome.next_in_seconds);
@@ -366,16 +366,6 @@ fn cycle_line(outcome: &CycleOutcome<'_>) -> (serde_json::Value, String) {
                 format!("{now}  sync failed: {}; {next}", error.message),
             )
         }
-    }
-}
-
-/// The CLI's view of an engine error (the engine's error is not `Clone`).
-fn clone_error(error: &jcselect_sync::engine::SyncError) -> jcselect_sync::engine::SyncError {
-    use jcselect_sync::engine::SyncError;
-    match error {
-        SyncError::Transport(error) => SyncError::Transport(error.clone()),
-        SyncError::NeedLogin(message) => SyncError::NeedLogin(message.clone()),
-        other => SyncError::NeedLogin(other.to_string()),
     }
 }
 

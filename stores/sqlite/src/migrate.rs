@@ -26,12 +26,7 @@ impl SqliteStore {
             .begin_with("BEGIN IMMEDIATE")
             .await
             .map_err(backend)?;
-        for statement in sql::create_support_tables(DIALECT) {
-            sqlx::query(&statement)
-                .execute(&mut *tx)
-                .await
-                .map_err(backend)?;
-        }
+        execute_all(&mut tx, sql::create_support_tables(DIALECT)).await?;
         for entity in entities {
             let existing: HashSet<String> = sqlx::query(&sql::table_columns(DIALECT))
                 .bind(entity.table)
@@ -50,20 +45,12 @@ impl SqliteStore {
                 })?;
             for statement in &plan.add_columns {
                 tracing::info!(table = entity.table, %statement, "upgrading an older table");
-                sqlx::query(statement)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(backend)?;
             }
+            execute_all(&mut tx, &plan.add_columns).await?;
             if !existing.is_empty() {
                 converge_formats(&mut tx, entity).await?;
             }
-            for statement in &plan.create {
-                sqlx::query(statement)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(backend)?;
-            }
+            execute_all(&mut tx, &plan.create).await?;
         }
         if capture {
             install_capture(&mut tx, entities).await?;
@@ -120,8 +107,27 @@ async fn install_capture(
             statements.push(crate::capture::queue_existing(entity));
         }
     }
+    execute_all(tx, &statements).await
+}
+
+/// The first column of every row of `query`, as text.
+async fn texts(tx: &mut sqlx::SqliteConnection, query: &str) -> Result<Vec<String>, StoreError> {
+    Ok(sqlx::query(query)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(backend)?
+        .iter()
+        .map(|row| row.get(0))
+        .collect())
+}
+
+/// Runs statements one after the other.
+async fn execute_all(
+    tx: &mut sqlx::SqliteConnection,
+    statements: impl IntoIterator<Item = impl AsRef<str>>,
+) -> Result<(), StoreError> {
     for statement in statements {
-        sqlx::query(&statement)
+        sqlx::query(statement.as_ref())
             .execute(&mut *tx)
             .await
             .map_err(backend)?;
@@ -151,14 +157,11 @@ async fn free_undeclared_unique(
     .collect();
     let mut rebuild = false;
     for (index, origin) in indexes {
-        let columns: Vec<String> =
-            sqlx::query(&format!("SELECT name FROM pragma_index_info('{index}')"))
-                .fetch_all(&mut *tx)
-                .await
-                .map_err(backend)?
-                .iter()
-                .map(|row| row.get(0))
-                .collect();
+        let columns = texts(
+            tx,
+            &format!("SELECT name FROM pragma_index_info('{index}')"),
+        )
+        .await?;
         let declared = match columns.as_slice() {
             [only] => {
                 only == "id"
@@ -194,14 +197,11 @@ async fn rebuild_table(
     entity: &'static EntityDecl,
 ) -> Result<(), StoreError> {
     let table = entity.table;
-    let existing: Vec<String> =
-        sqlx::query(&format!("SELECT name FROM pragma_table_info('{table}')"))
-            .fetch_all(&mut *tx)
-            .await
-            .map_err(backend)?
-            .iter()
-            .map(|row| row.get(0))
-            .collect();
+    let existing = texts(
+        tx,
+        &format!("SELECT name FROM pragma_table_info('{table}')"),
+    )
+    .await?;
     if let Some(unknown) = existing
         .iter()
         .find(|column| entity.field_index(column).is_none())
@@ -209,16 +209,13 @@ async fn rebuild_table(
         tracing::warn!(table, column = %unknown, "not rebuilt: the table has a column the entity does not declare");
         return Ok(());
     }
-    let indexes: Vec<String> = sqlx::query(
-        "SELECT sql FROM sqlite_master WHERE type = 'index' AND tbl_name = ?1 AND sql IS NOT NULL",
+    let indexes = texts(
+        tx,
+        &format!(
+            "SELECT sql FROM sqlite_master WHERE type = 'index' AND tbl_name = '{table}' AND sql IS NOT NULL"
+        ),
     )
-    .bind(table)
-    .fetch_all(&mut *tx)
-    .await
-    .map_err(backend)?
-    .iter()
-    .map(|row| row.get(0))
-    .collect();
+    .await?;
     let scratch = format!("sync_rebuild_{table}");
     let create = sql::create_entity_table(DIALECT, entity).replacen(
         &format!(" {table} ("),
