@@ -142,27 +142,11 @@ impl World {
                 fault.clone(),
                 middlebox::answer_with_fault,
             ));
-        let registry = jcselect_server::registry().unwrap();
-        let store = jcselect_server::database::open_store(&server_url, registry)
-            .await
-            .unwrap();
         for (name, password, role, pens) in [
             (ADMIN.0, ADMIN.1, Role::Admin, vec![]),
             (OPERATOR.0, OPERATOR.1, Role::Operator, operator_pens),
         ] {
-            add_user(
-                store.as_ref(),
-                registry,
-                NewUser {
-                    username: name.into(),
-                    full_name: None,
-                    role,
-                    pens,
-                    password_hash: Some(jcselect_server::auth::hash_password(password)),
-                },
-            )
-            .await
-            .unwrap();
+            add_server_user(&server_url, name, password, role, pens).await;
         }
         let (http_base, stop, http_address) = if via == Via::Http {
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -262,6 +246,34 @@ pub fn quick_settings() -> SyncSettings {
         sync_backoff_base: 1.0,
         ..SyncSettings::default()
     }
+}
+
+/// Creates a user with a password on the server whose database is at
+/// `server_url`.
+pub async fn add_server_user(
+    server_url: &str,
+    name: &str,
+    password: &str,
+    role: Role,
+    pens: Vec<Uuid>,
+) {
+    let registry = jcselect_server::registry().unwrap();
+    let store = jcselect_server::database::open_store(server_url, registry)
+        .await
+        .unwrap();
+    add_user(
+        store.as_ref(),
+        registry,
+        NewUser {
+            username: name.into(),
+            full_name: None,
+            role,
+            pens,
+            password_hash: Some(jcselect_server::auth::hash_password(password)),
+        },
+    )
+    .await
+    .unwrap();
 }
 
 /// One sync cycle of `replica`, which must succeed.

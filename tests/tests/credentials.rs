@@ -6,7 +6,6 @@
 
 use jcselect_e2e::{local_user, quick_settings, sync_all, Via, World, ADMIN, OPERATOR};
 use jcselect_entities::AuditLog;
-use jcselect_server::users::{add_user, NewUser};
 use jcselect_store_conformance::fixture;
 use jcselect_sync::transport::Transport;
 use jcselect_sync::Syncable;
@@ -19,25 +18,9 @@ jcselect_e2e::over_both_transports!(
 /// `pens` → the world's server gets an operator `name` of those pens with
 /// password `name`-password.
 async fn add_operator(world: &World, name: &str, pens: Vec<uuid::Uuid>) {
-    let registry = jcselect_server::registry().unwrap();
-    let store = jcselect_server::database::open_store(&world.server_url, registry)
-        .await
-        .unwrap();
-    add_user(
-        store.as_ref(),
-        registry,
-        NewUser {
-            username: name.into(),
-            full_name: None,
-            role: jcselect_sync::auth::Role::Operator,
-            pens,
-            password_hash: Some(jcselect_server::auth::hash_password(&format!(
-                "{name}-password"
-            ))),
-        },
-    )
-    .await
-    .unwrap();
+    let password = format!("{name}-password");
+    let role = jcselect_sync::auth::Role::Operator;
+    jcselect_e2e::add_server_user(&world.server_url, name, &password, role, pens).await;
 }
 
 async fn hashes_reach_only_entitled_replicas(via: Via) {
