@@ -53,8 +53,9 @@ pub struct Login {
     pub username: String,
     /// The user's id (its synced user record).
     pub user_id: Uuid,
-    /// A slow salted hash (PHC string), or none when the user may only be
-    /// given minted tokens.
+    /// The hash of a user made before hashes lived in the `User` record
+    /// (an argon2 PHC string); new users keep theirs in the record and
+    /// leave this empty.
     pub password_hash: Option<String>,
     /// The pens an operator may touch.
     pub pens: Vec<Uuid>,
