@@ -13,6 +13,7 @@ use uuid::Uuid;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Syncable)]
 #[sync(
     table = "audit_logs",
+    formerly = "audit_log",
     deleted_by = User,
     version = timestamp,
     scope_named(entity_type, entity_id),
@@ -33,18 +34,20 @@ pub struct AuditLog {
     /// What happened (`VOTER_MARKED`, `SYNC_CONFLICT`, …).
     #[sync(indexed)]
     pub action: String,
-    /// The entity acted on (a wire name such as `Voter`).
-    #[sync(indexed)]
+    /// The entity acted on (a wire name such as `Voter`; empty in a row
+    /// an earlier version stored without one).
+    #[sync(indexed, upgrade_default = "''")]
     pub entity_type: String,
-    /// The record acted on.
-    #[sync(indexed)]
+    /// The record acted on (the nil id in a row an earlier version stored
+    /// without one).
+    #[sync(indexed, upgrade_default = "'00000000-0000-0000-0000-000000000000'")]
     pub entity_id: Uuid,
     /// The record before.
     pub old_values: Option<Value>,
     /// The record after.
     pub new_values: Option<Value>,
     /// When it happened.
-    #[sync(indexed)]
+    #[sync(indexed, formerly = "created_at")]
     pub timestamp: Timestamp,
     /// Where the request came from, when known.
     pub ip_address: Option<String>,

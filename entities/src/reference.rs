@@ -22,12 +22,13 @@ pub struct Party {
     #[sync(unique)]
     pub name: String,
     /// Short name.
+    #[sync(formerly = "abbreviation")]
     pub short_code: Option<String>,
     /// Position on tally sheets.
     #[sync(indexed)]
     pub display_order: i64,
     /// Whether it is on this election's ballot.
-    #[sync(indexed)]
+    #[sync(indexed, upgrade_default = "1")]
     pub is_active: bool,
 }
 
@@ -47,7 +48,7 @@ pub struct Pen {
     /// Who deleted it.
     pub deleted_by: Option<Uuid>,
     /// Town it serves.
-    #[sync(indexed)]
+    #[sync(indexed, formerly = "town", upgrade_default = "''")]
     pub town_name: String,
     /// Display label.
     #[sync(indexed)]

@@ -31,6 +31,7 @@ pub struct TallySession {
     /// When counting ended.
     pub completed_at: Option<Timestamp>,
     /// Ballots counted so far.
+    #[sync(upgrade_default = "0")]
     pub total_votes_counted: i64,
     /// Free notes.
     pub notes: Option<String>,

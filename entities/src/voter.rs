@@ -51,6 +51,6 @@ pub struct Voter {
     /// When the voter was marked.
     pub voted_at: Option<Timestamp>,
     /// Who marked the voter.
-    #[sync(references = User, indexed)]
+    #[sync(references = User, indexed, formerly = "voted_by")]
     pub voted_by_operator_id: Option<Uuid>,
 }

@@ -105,6 +105,9 @@ pub struct FieldDecl {
     /// The stored value (an SQL literal) that rows of an older table take
     /// when an upgrade adds this required column.
     pub upgrade_default: Option<&'static str>,
+    /// The name this field had in an earlier version of the schema (its
+    /// column and its key in logged records): an upgrade renames it.
+    pub formerly: Option<&'static str>,
 }
 
 /// What a replica not entitled to a credential receives in its place: a
@@ -125,7 +128,15 @@ impl FieldDecl {
             min: None,
             stored_upper: false,
             upgrade_default: None,
+            formerly: None,
         }
+    }
+
+    /// This field, called `name` in an earlier version of the schema (see
+    /// [`FieldDecl::formerly`]).
+    pub const fn formerly(mut self, name: &'static str) -> Self {
+        self.formerly = Some(name);
+        self
     }
 
     /// This required field, added to an older table with `literal` in
@@ -289,6 +300,10 @@ pub struct EntityDecl {
     /// A field naming the user who owns a record; an operator may write a
     /// global record of this entity when it names the operator.
     pub owner_field: Option<&'static str>,
+    /// The table this entity had in an earlier version of the schema: an
+    /// upgrade copies its rows into [`EntityDecl::table`] and leaves it as
+    /// it was.
+    pub formerly: Option<&'static str>,
 }
 
 impl EntityDecl {
@@ -308,6 +323,7 @@ impl EntityDecl {
             placement: Placement::ByReferences,
             append_only: false,
             owner_field: None,
+            formerly: None,
         }
     }
 

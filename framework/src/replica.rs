@@ -219,6 +219,9 @@ pub struct PulledPageApplied {
     pub conflicts: usize,
     /// The latest `updated_at` seen in the page, for the clock.
     pub latest_stamp: Option<Timestamp>,
+    /// Local records that held a unique value a pulled record holds on
+    /// the server, renamed to let it in (and queued for push).
+    pub yielded: usize,
 }
 
 /// Merges a pulled page into the replica under the conflict rule and stores
@@ -309,12 +312,22 @@ pub async fn apply_pulled_page(
         }
         local.insert(result);
     }
+    let mut yielded = Vec::new();
     for entity in registry.entities() {
         if let Some((order, mut latest)) = written.remove(entity.name) {
             let batch: Vec<Record> = order.iter().filter_map(|id| latest.remove(id)).collect();
+            let holders = yield_unique_values(tx.as_mut(), entity, &batch, now).await?;
+            if !holders.is_empty() {
+                tx.upsert_records(entity, &holders).await?;
+                yielded.extend(holders.iter().map(|holder| (entity, holder.id())));
+            }
             summary.written += batch.len();
             tx.upsert_records(entity, &batch).await?;
         }
+    }
+    summary.yielded = yielded.len();
+    for (entity, id) in yielded {
+        tx.enqueue(entity, id, Operation::Update).await?;
     }
     tx.remove_outbox(&resolved).await?;
     for row in &audit_rows {
@@ -326,4 +339,66 @@ pub async fn apply_pulled_page(
     tx.set_setting(cursor_key, cursor).await?;
     tx.commit().await?;
     Ok(summary)
+}
+
+/// The server decides who holds a unique value (PROTOCOL.md §1): a local
+/// record (the desktop's own `admin`, made before it first synced) that
+/// holds one a pulled record of another id holds yields it, keeping every
+/// other value, under `"<value> (<first 8 hex digits of its id>)"`. The
+/// renamed versions are returned, to be written before the batch and
+/// pushed, so the server learns the new name too.
+async fn yield_unique_values(
+    tx: &mut dyn crate::store::ClientTransaction,
+    entity: &'static crate::decl::EntityDecl,
+    batch: &[Record],
+    now: Timestamp,
+) -> Result<Vec<Record>, StoreError> {
+    use crate::record::FieldValue;
+    let mut renamed: Vec<Record> = Vec::new();
+    let incoming: std::collections::HashSet<Uuid> = batch.iter().map(Record::id).collect();
+    for field in entity.all_fields().filter(|field| field.unique) {
+        let values: Vec<FieldValue> = batch
+            .iter()
+            .filter_map(|record| record.get(field.name))
+            .filter(|value| matches!(value, FieldValue::Text(_)))
+            .cloned()
+            .collect();
+        if values.is_empty() {
+            continue;
+        }
+        for mut holder in tx.find_by_field(entity, field.name, &values).await? {
+            if incoming.contains(&holder.id()) {
+                continue;
+            }
+            if let Some(earlier) = renamed.iter().position(|r| r.id() == holder.id()) {
+                holder = renamed.remove(earlier);
+            }
+            let Some(FieldValue::Text(value)) = holder.get(field.name).cloned() else {
+                continue;
+            };
+            let id = holder.id().simple().to_string();
+            let new_value = format!("{value} ({})", &id[..8]);
+            tracing::warn!(
+                entity = entity.name,
+                field = field.name,
+                %value,
+                %new_value,
+                "a local record yields a unique value the server gives to another record"
+            );
+            // a stored record of a declared text field takes text and a
+            // version time: these cannot fail short of a corrupt row
+            let corrupt = |e: crate::Error| StoreError::Corrupt {
+                store: "replica",
+                table: entity.table,
+                message: e.to_string(),
+            };
+            holder
+                .set(field.name, FieldValue::Text(new_value))
+                .map_err(corrupt)?;
+            let at = now.max(holder.version_time().plus_micros(1));
+            holder.set_version_time(at).map_err(corrupt)?;
+            renamed.push(holder);
+        }
+    }
+    Ok(renamed)
 }

@@ -17,6 +17,7 @@ use uuid::Uuid;
 
 jcselect_e2e::over_both_transports!(
     a_desktop_file_syncs_in_its_own_format,
+    the_desktops_own_users_yield_their_names_to_the_servers,
     the_app_and_the_client_write_at_once,
     a_desktop_at_the_initial_revision_is_set_up_in_place,
 );
@@ -298,6 +299,21 @@ async fn a_desktop_file_syncs_in_its_own_format(via: Via) {
     .map(|row| row.get(0))
     .collect();
     assert_eq!(types, ["NORMAL", "WHITE"]);
+    // the station's new file has the app's results view, which its
+    // results screen reads
+    let results: Vec<(String, i64, i64)> = sqlx::query(
+        "SELECT ballot_type, votes, ballot_count FROM v_results_aggregate \
+         WHERE pen_id = ?1 AND party_id = ?2 ORDER BY ballot_type",
+    )
+    .bind(rows.pen.simple().to_string())
+    .bind(rows.party.simple().to_string())
+    .fetch_all(&second)
+    .await
+    .unwrap()
+    .iter()
+    .map(|row| (row.get(0), row.get(1), row.get(2)))
+    .collect();
+    assert_eq!(results, [("NORMAL".into(), 1, 1), ("WHITE".into(), 1, 1)]);
 }
 
 /// A desktop file at the app's initial revision is set up in place: the
@@ -342,6 +358,81 @@ async fn a_desktop_at_the_initial_revision_is_set_up_in_place(via: Via) {
     assert_eq!(report.parked_total, 0, "{report:?}");
     let voter = desktop.dao.voter(rows.voters[3]).await.unwrap();
     assert_eq!(voter.voter_number, "4");
+    assert_eq!(foreign_key_problems(&app).await, 0);
+}
+
+/// A desktop made its own `admin` and `operator` before it ever synced
+/// (other ids than the server's users of those names): the server keeps
+/// the names for its users, the desktop's own users are kept under
+/// `"<name> (<id prefix>)"` on both sides, with every row that names them.
+async fn the_desktops_own_users_yield_their_names_to_the_servers(via: Via) {
+    let pen = Uuid::new_v4();
+    let world = World::start(via, vec![pen]).await;
+    let path = std::path::PathBuf::from(
+        world
+            .replica_url("desktop")
+            .strip_prefix("sqlite://")
+            .unwrap(),
+    );
+    let rows = desktop::create_newest(&path, "!", "!", 10).await;
+    let app = desktop::open(&path).await;
+    for statement in ["UPDATE pens SET id = ?1", "UPDATE voters SET pen_id = ?1"] {
+        sqlx::query(statement)
+            .bind(pen.simple().to_string())
+            .execute(&app)
+            .await
+            .unwrap();
+    }
+    let transport: Arc<dyn Transport> = world.transport();
+    let desktop = world
+        .replica_over("desktop", ADMIN, quick_settings(), transport)
+        .await;
+    let mut report = sync(&desktop).await;
+    for _ in 0..20 {
+        if report.unsent == 0 && report.parked_total == 0 && !report.more_to_pull {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+        report = sync(&desktop).await;
+    }
+    assert_eq!((report.unsent, report.parked_total), (0, 0), "{report:?}");
+
+    let users: Vec<(String, String)> =
+        sqlx::query("SELECT id, username FROM users ORDER BY username")
+            .fetch_all(&app)
+            .await
+            .unwrap()
+            .iter()
+            .map(|row| (row.get(0), row.get(1)))
+            .collect();
+    let hex = |id: Uuid| id.simple().to_string();
+    let renamed = |id: Uuid, name: &str| (hex(id), format!("{name} ({})", &hex(id)[..8]));
+    let (centre, _) = world.replica("centre", ADMIN, quick_settings()).await;
+    sync(&centre).await;
+    for (name, own) in [(ADMIN.0, rows.admin), (OPERATOR.0, rows.operator)] {
+        let server_user = local_user(&centre, name).await;
+        assert_ne!(server_user.id, own);
+        assert!(
+            users.contains(&(hex(server_user.id), name.to_owned())),
+            "{users:?}"
+        );
+        let kept = renamed(own, name);
+        assert!(users.contains(&kept), "{users:?}");
+        assert_eq!(
+            local_user(&centre, &kept.1).await.id,
+            own,
+            "the server has it too"
+        );
+    }
+    assert_eq!(users.len(), 4);
+    let marked_by_own_operator: i64 =
+        sqlx::query("SELECT COUNT(*) FROM voters WHERE voted_by_operator_id = ?1")
+            .bind(hex(rows.operator))
+            .fetch_one(&app)
+            .await
+            .unwrap()
+            .get(0);
+    assert!(marked_by_own_operator > 0);
     assert_eq!(foreign_key_problems(&app).await, 0);
 }
 

@@ -100,8 +100,22 @@ pub async fn inspect(path: &Path) -> Result<Found, Unrecognised> {
 }
 
 /// What a new replica's file holds besides the tables, so that the desktop
-/// app opens it as its own at its newest revision (its alembic marker).
-pub const NEW_FILE_MARKER: [&str; 2] = [
+/// app opens it as its own at its newest revision: the results view its
+/// results screen reads (votes and ballots per pen, party, candidate and
+/// ballot type, over live lines of live sessions), the partial index under
+/// it, and the alembic marker. Written only where nothing stands yet.
+pub const NEW_FILE_MARKER: [&str; 4] = [
+    "CREATE VIEW IF NOT EXISTS v_results_aggregate AS \
+     SELECT session.pen_id AS pen_id, line.party_id AS party_id, line.candidate_id AS candidate_id, \
+     line.ballot_type AS ballot_type, \
+     SUM(CASE WHEN line.deleted_at IS NULL THEN line.vote_count ELSE 0 END) AS votes, \
+     COUNT(CASE WHEN line.deleted_at IS NULL THEN line.id END) AS ballot_count, \
+     MAX(line.updated_at) AS last_updated \
+     FROM tally_lines AS line JOIN tally_sessions AS session ON line.tally_session_id = session.id \
+     WHERE session.deleted_at IS NULL \
+     GROUP BY session.pen_id, line.party_id, line.candidate_id, line.ballot_type",
+    "CREATE INDEX IF NOT EXISTS idx_results_aggregate_pen_party \
+     ON tally_lines (tally_session_id, party_id, candidate_id) WHERE deleted_at IS NULL",
     "CREATE TABLE IF NOT EXISTS alembic_version (version_num VARCHAR(32) NOT NULL, \
      CONSTRAINT alembic_version_pkc PRIMARY KEY (version_num))",
     "INSERT INTO alembic_version (version_num) SELECT '19ee681d4f77' \

@@ -25,10 +25,13 @@
 //! id_field)`, `version = f` (versioned by its own field `f`: no
 //! `created_at`/`updated_at`), `monotonic(flag, mark…)`, `natural_key(f…)`,
 //! `natural_key_live(f…)`, `owner = f`, `placement_last`, `append_only`,
-//! `validate = path::to::fn`. Field attributes: `references = Entity`,
+//! `validate = path::to::fn`, `formerly = "old_table"` (the table of an
+//! earlier schema version, copied at upgrade). Field attributes: `references = Entity`,
 //! `indexed`, `unique`, `credential`, `one_of("a", "b")`, `min = n`,
 //! `text` (a type serialised as a string, such as an enum), `stored_upper`,
-//! `upgrade_default = "'literal'"`.
+//! `upgrade_default = "'literal'"` (what rows of an older table take),
+//! `formerly = "old_name"` (the field's name in an earlier schema version,
+//! renamed at upgrade).
 //!
 //! [`FieldDecl`]: https://docs.rs/jcselect-sync
 
@@ -65,6 +68,7 @@ struct EntityAttrs {
     placement_last: bool,
     append_only: bool,
     validate: Option<Path>,
+    formerly: Option<LitStr>,
 }
 
 #[derive(Default)]
@@ -78,6 +82,7 @@ struct FieldAttrs {
     text: bool,
     stored_upper: bool,
     upgrade_default: Option<LitStr>,
+    formerly: Option<LitStr>,
 }
 
 fn idents(input: ParseStream) -> syn::Result<Vec<Ident>> {
@@ -114,6 +119,7 @@ fn entity_attrs(input: &DeriveInput) -> syn::Result<EntityAttrs> {
             "version" => attrs.version = Some(meta.value()?.parse()?),
             "owner" => attrs.owner = Some(meta.value()?.parse()?),
             "validate" => attrs.validate = Some(meta.value()?.parse()?),
+            "formerly" => attrs.formerly = Some(meta.value()?.parse()?),
             "placement_last" => attrs.placement_last = true,
             "append_only" => attrs.append_only = true,
             "scope" => {
@@ -179,6 +185,7 @@ fn field_attrs(field: &syn::Field) -> syn::Result<FieldAttrs> {
             "text" => attrs.text = true,
             "stored_upper" => attrs.stored_upper = true,
             "upgrade_default" => attrs.upgrade_default = Some(meta.value()?.parse()?),
+            "formerly" => attrs.formerly = Some(meta.value()?.parse()?),
             "min" => attrs.min = Some(meta.value()?.parse()?),
             "one_of" => {
                 let content;
@@ -332,6 +339,9 @@ fn expand(input: &DeriveInput) -> syn::Result<Tokens> {
         if let Some(literal) = &field_attrs.upgrade_default {
             decl = quote!(#decl.upgrade_default(#literal));
         }
+        if let Some(former) = &field_attrs.formerly {
+            decl = quote!(#decl.formerly(#former));
+        }
         fields.push(decl);
         if let Some(parent) = &field_attrs.references {
             let parent = parent.to_string();
@@ -406,6 +416,10 @@ fn expand(input: &DeriveInput) -> syn::Result<Tokens> {
             }
         }
     });
+    let formerly = match &attrs.formerly {
+        Some(table) => quote!(Some(#table)),
+        None => quote!(None),
+    };
     let (impl_generics, ty_generics, where_clause) = input.generics.split_for_impl();
     Ok(quote! {
         impl #impl_generics ::jcselect_sync::Syncable for #ident #ty_generics #where_clause {
@@ -420,6 +434,7 @@ fn expand(input: &DeriveInput) -> syn::Result<Tokens> {
                 placement: #placement,
                 append_only: #append_only,
                 owner_field: #owner,
+                formerly: #formerly,
                 ..::jcselect_sync::EntityDecl::new(#entity, #table)
             };
             #validate

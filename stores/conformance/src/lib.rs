@@ -12,6 +12,27 @@ pub mod client;
 pub mod failing;
 pub mod fixture;
 pub mod server;
+pub mod upgrade;
+
+/// Expands to the upgrade test (`upgrade::an_earlier_version_is_upgraded_in_place`).
+/// `$make` yields a fresh store that has **not** been migrated, and a guard;
+/// `unless` as for [`server_suite!`].
+#[macro_export]
+macro_rules! upgrade_suite {
+    ($make:expr) => {
+        $crate::upgrade_suite!($make, unless all() => "");
+    };
+    ($make:expr, unless $cfg:meta => $reason:literal) => {
+        #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+        #[cfg_attr(not($cfg), ignore = $reason)]
+        async fn an_earlier_version_is_upgraded_in_place() {
+            if let Some((store, guard)) = $make.await {
+                $crate::upgrade::an_earlier_version_is_upgraded_in_place(store).await;
+                drop(guard);
+            }
+        }
+    };
+}
 
 /// Expands to one `#[tokio::test]` per server-side suite function. `$make`
 /// is an async expression yielding `Option<(Arc<dyn ServerStore>, guard)>`:

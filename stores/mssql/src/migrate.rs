@@ -20,6 +20,69 @@ async fn run(conn: &mut Connection, text: String) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// The columns of a table (none: no such table).
+async fn table_columns(conn: &mut Connection, table: &str) -> Result<HashSet<String>, StoreError> {
+    let mut columns = Query::new(sql::table_columns(DIALECT));
+    columns.bind(table.to_owned());
+    Ok(columns
+        .query(conn)
+        .await
+        .map_err(backend)?
+        .into_first_result()
+        .await
+        .map_err(backend)?
+        .iter()
+        .filter_map(|row| row.get::<&str, _>(0).map(str::to_owned))
+        .collect())
+}
+
+/// Brings the records an earlier version logged for `entity` into its
+/// current shape (see [`sql::upgrade_logged_record`]), a page at a time.
+async fn rewrite_log(conn: &mut Connection, entity: &'static EntityDecl) -> Result<(), StoreError> {
+    let (mut after, mut rewritten) = (0_i64, 0_u64);
+    loop {
+        let mut select = Query::new(sql::select_logged_records(DIALECT));
+        select.bind(entity.name);
+        select.bind(after);
+        let page: Vec<(i64, String)> = select
+            .query(conn)
+            .await
+            .map_err(backend)?
+            .into_first_result()
+            .await
+            .map_err(backend)?
+            .iter()
+            .map(|row| {
+                let receive_seq = row.get::<i64, _>(0).unwrap_or_default();
+                (
+                    receive_seq,
+                    row.get::<&str, _>(1).unwrap_or_default().to_owned(),
+                )
+            })
+            .collect();
+        let Some(&(last, _)) = page.last() else { break };
+        let changed =
+            sql::upgrade_logged_page(entity, page).map_err(|message| StoreError::Config {
+                store: "mssql",
+                message,
+            })?;
+        rewritten += changed.len() as u64;
+        for (receive_seq, data) in changed {
+            let mut update = Query::new(sql::update_logged_record(DIALECT));
+            update.bind(data);
+            update.bind(receive_seq);
+            update.execute(conn).await.map_err(backend)?;
+        }
+        after = last;
+    }
+    tracing::info!(
+        entity = entity.name,
+        rewritten,
+        "logged records brought into the current shape"
+    );
+    Ok(())
+}
+
 async fn migrate_once(
     conn: &mut Connection,
     entities: &[&'static EntityDecl],
@@ -28,26 +91,27 @@ async fn migrate_once(
         run(conn, statement).await?;
     }
     for entity in entities {
-        let mut columns = Query::new(sql::table_columns(DIALECT));
-        columns.bind(entity.table);
-        let existing: HashSet<String> = columns
-            .query(conn)
-            .await
-            .map_err(backend)?
-            .into_first_result()
-            .await
-            .map_err(backend)?
-            .iter()
-            .filter_map(|row| row.get::<&str, _>(0).map(str::to_owned))
-            .collect();
+        let mut existing = sql::ExistingTables {
+            table: table_columns(conn, entity.table).await?,
+            former: HashSet::new(),
+        };
+        if let (true, Some(former)) = (existing.table.is_empty(), entity.formerly) {
+            existing.former = table_columns(conn, former).await?;
+        }
         let plan = sql::plan_entity_migration(DIALECT, entity, &existing).map_err(|message| {
             StoreError::Config {
                 store: "mssql",
                 message,
             }
         })?;
-        for statement in plan.add_columns.into_iter().chain(plan.create) {
+        for statement in plan.upgrade.iter().chain(&plan.copy) {
+            tracing::info!(table = entity.table, %statement, "upgrading an older table");
+        }
+        for statement in plan.upgrade.into_iter().chain(plan.create).chain(plan.copy) {
             run(conn, statement).await?;
+        }
+        if plan.rewrite_log {
+            rewrite_log(conn, entity).await?;
         }
     }
     let now = datetime(Timestamp::now());

@@ -1,6 +1,8 @@
 //! Every T-SQL statement the SQL Server store sends, built here and
 //! nowhere else, so that one test can parse them all.
 
+use std::collections::HashSet;
+
 use jcselect_store_sql::{self as sql, Dialect};
 use jcselect_sync::EntityDecl;
 
@@ -50,6 +52,8 @@ pub fn all_statements(entities: &[&'static EntityDecl]) -> Vec<String> {
         all.push(sql::insert_log(DIALECT, rows).to_string());
     }
     all.push(sql::log_position_from(DIALECT));
+    all.push(sql::select_logged_records(DIALECT));
+    all.push(sql::update_logged_record(DIALECT));
     for pens in [None, Some(0), Some(2)] {
         all.push(sql::read_log(DIALECT, pens, 101, 0));
         all.push(sql::read_log(DIALECT, pens, 100, 200));
@@ -58,12 +62,7 @@ pub fn all_statements(entities: &[&'static EntityDecl]) -> Vec<String> {
     for entity in entities {
         all.push(sql::create_entity_table(DIALECT, entity));
         all.extend(sql::create_indexes(DIALECT, entity));
-        for field in entity
-            .all_fields()
-            .filter(|field| field.nullable || field.credential || field.upgrade_default.is_some())
-        {
-            all.push(sql::add_column(DIALECT, entity.table, field));
-        }
+        all.extend(upgrade_statements(entity));
         for key in entity.natural_keys {
             for field in key.fields {
                 all.push(sql::select_by_field(DIALECT, entity, field, 2));
@@ -73,6 +72,42 @@ pub fn all_statements(entities: &[&'static EntityDecl]) -> Vec<String> {
             all.push(sql::select_records(DIALECT, entity, rows).to_string());
             all.push(sql::upsert_records(DIALECT, entity, rows).to_string());
         }
+    }
+    all
+}
+
+/// What upgrading `entity` from an earlier shape sends: its table holding
+/// each renamed column under its former name and none of the columns an
+/// upgrade may add; its former table (when it has one) copied.
+fn upgrade_statements(entity: &'static EntityDecl) -> Vec<String> {
+    let earlier: HashSet<String> = entity
+        .all_fields()
+        .filter(|field| !field.nullable && !field.credential && field.upgrade_default.is_none())
+        .map(|field| field.formerly.unwrap_or(field.name).to_owned())
+        .chain(
+            entity
+                .all_fields()
+                .filter_map(|field| field.formerly.map(str::to_owned)),
+        )
+        .collect();
+    let in_place = sql::ExistingTables {
+        table: earlier.clone(),
+        former: HashSet::new(),
+    };
+    let moved = sql::ExistingTables {
+        table: HashSet::new(),
+        former: earlier,
+    };
+    let mut all = Vec::new();
+    let shapes = match entity.formerly {
+        Some(_) => vec![in_place, moved],
+        None => vec![in_place],
+    };
+    for existing in shapes {
+        let plan = sql::plan_entity_migration(DIALECT, entity, &existing)
+            .expect("an earlier shape with every required column upgrades");
+        all.extend(plan.upgrade);
+        all.extend(plan.copy);
     }
     all
 }

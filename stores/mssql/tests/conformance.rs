@@ -59,6 +59,14 @@ impl Drop for TempDatabase {
 }
 
 async fn server() -> Option<(Arc<dyn ServerStore>, TempDatabase)> {
+    let (store, guard) = unmigrated().await?;
+    let entities: Vec<_> = jcselect_entities::registry().unwrap().entities().collect();
+    store.migrate(&entities).await.unwrap();
+    Some((store, guard))
+}
+
+/// A store of no version yet, for the upgrade test to build.
+async fn unmigrated() -> Option<(Arc<dyn ServerStore>, TempDatabase)> {
     let Ok(url) = std::env::var(URL_VARIABLE) else {
         jcselect_store_conformance::announce_skip(URL_VARIABLE, "SQL Server");
         return None;
@@ -72,12 +80,15 @@ async fn server() -> Option<(Arc<dyn ServerStore>, TempDatabase)> {
     let store = MssqlStore::open(&with_database(&url, &name))
         .await
         .expect("SQL Server is reachable");
-    let entities: Vec<_> = jcselect_entities::registry().unwrap().entities().collect();
-    store.migrate(&entities).await.unwrap();
     Some((Arc::new(store), guard))
 }
 
 jcselect_store_conformance::server_suite!(
     server(),
+    unless mssql_tests => "JCSELECT_TEST_MSSQL_URL is not set"
+);
+
+jcselect_store_conformance::upgrade_suite!(
+    unmigrated(),
     unless mssql_tests => "JCSELECT_TEST_MSSQL_URL is not set"
 );

@@ -35,14 +35,13 @@ impl PgStore {
                 .map_err(backend)?;
         }
         for entity in entities {
-            let existing: HashSet<String> = sqlx::query(&sql::table_columns(DIALECT))
-                .bind(entity.table)
-                .fetch_all(&mut *tx)
-                .await
-                .map_err(backend)?
-                .iter()
-                .map(|row| row.get::<String, _>(0))
-                .collect();
+            let mut existing = sql::ExistingTables {
+                table: table_columns(&mut tx, entity.table).await?,
+                former: Default::default(),
+            };
+            if let (true, Some(former)) = (existing.table.is_empty(), entity.formerly) {
+                existing.former = table_columns(&mut tx, former).await?;
+            }
             let plan =
                 sql::plan_entity_migration(DIALECT, entity, &existing).map_err(|message| {
                     StoreError::Config {
@@ -50,11 +49,17 @@ impl PgStore {
                         message,
                     }
                 })?;
-            for statement in plan.add_columns.iter().chain(&plan.create) {
+            for statement in plan.upgrade.iter().chain(&plan.copy) {
+                tracing::info!(table = entity.table, %statement, "upgrading an older table");
+            }
+            for statement in plan.upgrade.iter().chain(&plan.create).chain(&plan.copy) {
                 sqlx::query(statement)
                     .execute(&mut *tx)
                     .await
                     .map_err(backend)?;
+            }
+            if plan.rewrite_log {
+                rewrite_log(&mut tx, entity).await?;
             }
         }
         let now = Timestamp::now().to_datetime();
@@ -72,4 +77,57 @@ impl PgStore {
             .map_err(backend)?;
         tx.commit().await.map_err(backend)
     }
+}
+
+/// The columns of a table in the current schema (none: no such table).
+async fn table_columns(
+    tx: &mut sqlx::PgConnection,
+    table: &str,
+) -> Result<HashSet<String>, StoreError> {
+    Ok(sqlx::query(&sql::table_columns(DIALECT))
+        .bind(table)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(backend)?
+        .iter()
+        .map(|row| row.get::<String, _>(0))
+        .collect())
+}
+
+/// Brings the records an earlier version logged for `entity` into its
+/// current shape (see [`sql::upgrade_logged_record`]), a page at a time.
+async fn rewrite_log(
+    tx: &mut sqlx::PgConnection,
+    entity: &'static EntityDecl,
+) -> Result<(), StoreError> {
+    let (mut after, mut rewritten) = (0_i64, 0_u64);
+    loop {
+        let page: Vec<(i64, String)> = sqlx::query_as(&sql::select_logged_records(DIALECT))
+            .bind(entity.name)
+            .bind(after)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(backend)?;
+        let Some(&(last, _)) = page.last() else { break };
+        let changed =
+            sql::upgrade_logged_page(entity, page).map_err(|message| StoreError::Config {
+                store: "postgres",
+                message,
+            })?;
+        rewritten += changed.len() as u64;
+        let (positions, records): (Vec<i64>, Vec<String>) = changed.into_iter().unzip();
+        sqlx::query(sql::postgres::UPDATE_LOGGED_RECORDS)
+            .bind(positions)
+            .bind(records)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        after = last;
+    }
+    tracing::info!(
+        entity = entity.name,
+        rewritten,
+        "logged records brought into the current shape"
+    );
+    Ok(())
 }

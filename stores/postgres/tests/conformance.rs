@@ -41,6 +41,14 @@ impl Drop for TempSchema {
 }
 
 async fn server() -> Option<(Arc<dyn ServerStore>, TempSchema)> {
+    let (store, guard) = unmigrated().await?;
+    let entities: Vec<_> = jcselect_entities::registry().unwrap().entities().collect();
+    store.migrate(&entities).await.unwrap();
+    Some((store, guard))
+}
+
+/// A store of no version yet, for the upgrade test to build.
+async fn unmigrated() -> Option<(Arc<dyn ServerStore>, TempSchema)> {
     let Ok(url) = std::env::var(URL_VARIABLE) else {
         eprintln!(
             "skipped: {URL_VARIABLE} is not set, so the PostgreSQL conformance suite did not run"
@@ -55,12 +63,15 @@ async fn server() -> Option<(Arc<dyn ServerStore>, TempSchema)> {
     let store = PgStore::open_in_schema(&url, &schema)
         .await
         .expect("PostgreSQL is reachable");
-    let entities: Vec<_> = jcselect_entities::registry().unwrap().entities().collect();
-    store.migrate(&entities).await.unwrap();
     Some((Arc::new(store), guard))
 }
 
 jcselect_store_conformance::server_suite!(
     server(),
+    unless postgres_tests => "JCSELECT_TEST_POSTGRES_URL is not set"
+);
+
+jcselect_store_conformance::upgrade_suite!(
+    unmigrated(),
     unless postgres_tests => "JCSELECT_TEST_POSTGRES_URL is not set"
 );

@@ -9,10 +9,14 @@
 mod dialect;
 mod schema;
 mod statements;
+mod upgrade;
 
 pub use dialect::Dialect;
 pub use schema::{
-    add_column, create_entity_table, create_indexes, create_support_tables, plan_entity_migration,
-    support_tables, EntityMigration, SCHEMA_VERSION,
+    create_entity_table, create_indexes, create_support_tables, support_tables, SCHEMA_VERSION,
 };
 pub use statements::*;
+pub use upgrade::{
+    add_column, plan_entity_migration, upgrade_logged_page, upgrade_logged_record, EntityMigration,
+    ExistingTables,
+};

@@ -38,7 +38,7 @@ fn create_index(dialect: Dialect, unique: bool, name: &str, table: &str, columns
     }
 }
 
-fn column(dialect: Dialect, field: &FieldDecl) -> String {
+pub(crate) fn column(dialect: Dialect, field: &FieldDecl) -> String {
     let null = if field.nullable { "NULL" } else { "NOT NULL" };
     format!("{} {} {null}", field.name, dialect.column_type(field))
 }
@@ -74,65 +74,6 @@ pub fn create_indexes(dialect: Dialect, entity: &EntityDecl) -> Vec<String> {
         indexes.push(create_index(dialect, false, &name, entity.table, field));
     }
     indexes
-}
-
-/// What bringing one entity's table up to date takes.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct EntityMigration {
-    /// `ALTER TABLE … ADD` for the nullable columns an older table lacks.
-    pub add_columns: Vec<String>,
-    /// `CREATE TABLE` (a no-op when it exists) and its indexes.
-    pub create: Vec<String>,
-}
-
-/// Plans an entity's migration from the columns its table has now (none:
-/// no table yet). A table without one of the entity's required columns
-/// cannot be upgraded in place: the error names both.
-pub fn plan_entity_migration(
-    dialect: Dialect,
-    entity: &EntityDecl,
-    existing: &std::collections::HashSet<String>,
-) -> Result<EntityMigration, String> {
-    let mut add_columns = Vec::new();
-    if !existing.is_empty() {
-        for field in entity
-            .all_fields()
-            .filter(|field| !existing.contains(field.name))
-        {
-            if !field.nullable && !field.credential && field.upgrade_default.is_none() {
-                return Err(format!(
-                    "table {} exists without required column {}; it cannot be upgraded in place",
-                    entity.table, field.name
-                ));
-            }
-            add_columns.push(add_column(dialect, entity.table, field));
-        }
-    }
-    let mut create = vec![create_entity_table(dialect, entity)];
-    create.extend(create_indexes(dialect, entity));
-    Ok(EntityMigration {
-        add_columns,
-        create,
-    })
-}
-
-/// `ALTER TABLE … ADD` for a declared column an older table lacks (a
-/// credential column arrives holding the locked value in every row).
-pub fn add_column(dialect: Dialect, table: &str, field: &FieldDecl) -> String {
-    let keyword = match dialect {
-        Dialect::MsSql => "ADD",
-        _ => "ADD COLUMN",
-    };
-    let default = match field.upgrade_default {
-        _ if field.nullable => String::new(),
-        Some(literal) => format!(" DEFAULT {literal}"),
-        None if field.credential => format!(" DEFAULT '{}'", jcselect_sync::LOCKED_CREDENTIAL),
-        None => String::new(),
-    };
-    format!(
-        "ALTER TABLE {table} {keyword} {}{default}",
-        column(dialect, field)
-    )
 }
 
 /// The support tables, by name: the server's log-ins and refresh

@@ -392,6 +392,12 @@ pub mod postgres {
     use super::{address, column_list, shaped, LOG_COLUMNS};
     use crate::dialect::Dialect;
 
+    /// Replaces the data of logged records. Binds their positions and
+    /// their new data, as two arrays.
+    pub const UPDATE_LOGGED_RECORDS: &str = "UPDATE sync_log SET data = page.data \
+         FROM UNNEST($1::bigint[], $2::text[]) AS page(receive_seq, data) \
+         WHERE sync_log.receive_seq = page.receive_seq";
+
     /// The array type a column's values are bound as (JSON travels as
     /// text and is cast back).
     pub fn array_type(ty: FieldType) -> &'static str {
@@ -491,4 +497,29 @@ pub mod postgres {
              $2::timestamptz[], $3::uuid[], $4::text[], $5::uuid[], $6::text[], $7::uuid[], $8::text[])"
         )
     }
+}
+
+/// The most logged records an upgrade reads and rewrites at a time.
+pub const LOG_REWRITE_PAGE: usize = 1_000;
+
+/// A page of one entity's logged records, for an upgrade to rewrite. Binds
+/// the entity's wire name and the position after which to read; returns
+/// `(receive_seq, data)` in receive order.
+pub fn select_logged_records(dialect: Dialect) -> String {
+    format!(
+        "SELECT receive_seq, data FROM sync_log WHERE entity_type = {} AND receive_seq > {} \
+         ORDER BY receive_seq{}",
+        dialect.placeholder(1),
+        dialect.placeholder(2),
+        dialect.limit_offset(LOG_REWRITE_PAGE, 0)
+    )
+}
+
+/// Replaces one logged record's data. Binds the data, then the position.
+pub fn update_logged_record(dialect: Dialect) -> String {
+    format!(
+        "UPDATE sync_log SET data = {} WHERE receive_seq = {}",
+        dialect.placeholder(1),
+        dialect.placeholder(2)
+    )
 }

@@ -28,14 +28,13 @@ impl SqliteStore {
             .map_err(backend)?;
         execute_all(&mut tx, sql::create_support_tables(DIALECT)).await?;
         for entity in entities {
-            let existing: HashSet<String> = sqlx::query(&sql::table_columns(DIALECT))
-                .bind(entity.table)
-                .fetch_all(&mut *tx)
-                .await
-                .map_err(backend)?
-                .iter()
-                .map(|row| row.get::<String, _>(0))
-                .collect();
+            let mut existing = sql::ExistingTables {
+                table: table_columns(&mut tx, entity.table).await?,
+                former: Default::default(),
+            };
+            if let (true, Some(former)) = (existing.table.is_empty(), entity.formerly) {
+                existing.former = table_columns(&mut tx, former).await?;
+            }
             let plan =
                 sql::plan_entity_migration(DIALECT, entity, &existing).map_err(|message| {
                     StoreError::Config {
@@ -43,14 +42,18 @@ impl SqliteStore {
                         message,
                     }
                 })?;
-            for statement in &plan.add_columns {
+            for statement in plan.upgrade.iter().chain(&plan.copy) {
                 tracing::info!(table = entity.table, %statement, "upgrading an older table");
             }
-            execute_all(&mut tx, &plan.add_columns).await?;
-            if !existing.is_empty() {
+            execute_all(&mut tx, &plan.upgrade).await?;
+            execute_all(&mut tx, &plan.create).await?;
+            execute_all(&mut tx, &plan.copy).await?;
+            if !existing.table.is_empty() || !plan.copy.is_empty() {
                 converge_formats(&mut tx, entity).await?;
             }
-            execute_all(&mut tx, &plan.create).await?;
+            if plan.rewrite_log {
+                rewrite_log(&mut tx, entity).await?;
+            }
         }
         if capture {
             install_capture(&mut tx, entities).await?;
@@ -119,6 +122,60 @@ async fn texts(tx: &mut sqlx::SqliteConnection, query: &str) -> Result<Vec<Strin
         .iter()
         .map(|row| row.get(0))
         .collect())
+}
+
+/// The columns of a table (none: no such table).
+async fn table_columns(
+    tx: &mut sqlx::SqliteConnection,
+    table: &str,
+) -> Result<HashSet<String>, StoreError> {
+    Ok(sqlx::query(&sql::table_columns(DIALECT))
+        .bind(table)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(backend)?
+        .iter()
+        .map(|row| row.get::<String, _>(0))
+        .collect())
+}
+
+/// Brings the records an earlier version logged for `entity` into its
+/// current shape (see [`sql::upgrade_logged_record`]), a page at a time.
+async fn rewrite_log(
+    tx: &mut sqlx::SqliteConnection,
+    entity: &'static EntityDecl,
+) -> Result<(), StoreError> {
+    let (mut after, mut rewritten) = (0_i64, 0_u64);
+    loop {
+        let page: Vec<(i64, String)> = sqlx::query_as(&sql::select_logged_records(DIALECT))
+            .bind(entity.name)
+            .bind(after)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(backend)?;
+        let Some(&(last, _)) = page.last() else { break };
+        let changed =
+            sql::upgrade_logged_page(entity, page).map_err(|message| StoreError::Config {
+                store: "sqlite",
+                message,
+            })?;
+        rewritten += changed.len() as u64;
+        for (receive_seq, data) in changed {
+            sqlx::query(&sql::update_logged_record(DIALECT))
+                .bind(data)
+                .bind(receive_seq)
+                .execute(&mut *tx)
+                .await
+                .map_err(backend)?;
+        }
+        after = last;
+    }
+    tracing::info!(
+        entity = entity.name,
+        rewritten,
+        "logged records brought into the current shape"
+    );
+    Ok(())
 }
 
 /// Runs statements one after the other.

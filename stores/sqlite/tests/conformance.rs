@@ -35,6 +35,12 @@ async fn server() -> Option<(Arc<dyn ServerStore>, TempDir)> {
     Some((Arc::new(store), dir))
 }
 
+/// A store of no version yet, for the upgrade test to build.
+async fn unmigrated() -> Option<(Arc<dyn ServerStore>, TempDir)> {
+    let (store, dir) = fresh().await;
+    Some((Arc::new(store), dir))
+}
+
 /// A replica: migrated as a client (capture triggers and all).
 async fn client() -> Option<(Arc<dyn ClientStore>, TempDir)> {
     let (store, dir) = fresh().await;
@@ -44,6 +50,10 @@ async fn client() -> Option<(Arc<dyn ClientStore>, TempDir)> {
 
 mod server_side {
     jcselect_store_conformance::server_suite!(super::server());
+}
+
+mod upgrade {
+    jcselect_store_conformance::upgrade_suite!(super::unmigrated());
 }
 
 mod client_side {
