@@ -341,6 +341,76 @@ pub async fn pulls_are_filtered_by_scope(store: Arc<dyn ServerStore>) {
     assert!(everything.iter().any(|c| c.entity_id == line_b.id));
 }
 
+/// An operator of several pens receives, in receive order and in both
+/// forms, exactly its pens' records and the global ones, however the
+/// writes interleave; `total_available` counts what is left of exactly
+/// those. Holds for a handful of pens (each read through the scope index)
+/// and for more pens than the store gives branches of their own.
+pub async fn an_operators_pull_merges_its_scopes_in_receive_order(store: Arc<dyn ServerStore>) {
+    let world = World::new();
+    world.seed(&store).await;
+    let pen_c = pen("Pen C");
+    push(&store, &world.admin, vec![update(&pen_c)]).await;
+    let pens = [&world.pen_a, &world.pen_b, &pen_c];
+    for round in 0..4 {
+        let mut changes = Vec::new();
+        for (n, pen) in pens.iter().enumerate() {
+            for k in 0..(n + round) {
+                changes.push(update(&voter(pen, &format!("{round}-{k}"), "ناخب")));
+            }
+        }
+        changes.push(update(&party(&format!("party {round}"))));
+        push(&store, &world.admin, changes).await;
+    }
+    let everything = pull_all(&store, &world.admin, PullFrom::Cursor(None), 1000)
+        .await
+        .0;
+    let pen_of = |change: &EntityChange| -> Option<Uuid> {
+        let data: serde_json::Value = serde_json::from_str(change.data.get()).unwrap();
+        match change.entity_type.as_str() {
+            "Pen" => Some(change.entity_id),
+            "Voter" => data["pen_id"].as_str().map(|id| id.parse().unwrap()),
+            _ => None,
+        }
+    };
+    let many: Vec<Uuid> = [world.pen_a.id, pen_c.id]
+        .into_iter()
+        .chain((0..40).map(|_| Uuid::new_v4()))
+        .collect();
+    for operator_pens in [vec![world.pen_a.id, pen_c.id], many] {
+        let operator = jcselect_sync::auth::Principal {
+            pens: operator_pens.clone(),
+            ..world.operator.clone()
+        };
+        let expected: Vec<Uuid> = everything
+            .iter()
+            .filter(|change| pen_of(change).map_or(true, |pen| operator_pens.contains(&pen)))
+            .map(|change| change.change_id)
+            .collect();
+        assert!(expected.len() > 10 && expected.len() < everything.len());
+        for from in [
+            PullFrom::Cursor(None),
+            PullFrom::LastSync {
+                last_sync: Timestamp::MIN,
+                offset: 0,
+            },
+        ] {
+            let first =
+                jcselect_sync::pull::read_pull(store.as_ref(), &pull_context(), &operator, from, 3)
+                    .await
+                    .unwrap();
+            assert_eq!(first.total_available, Some(expected.len() as u64));
+            let received: Vec<Uuid> = pull_all(&store, &operator, from, 3)
+                .await
+                .0
+                .iter()
+                .map(|change| change.change_id)
+                .collect();
+            assert_eq!(received, expected, "{} pens, {from:?}", operator_pens.len());
+        }
+    }
+}
+
 /// A conflict leaves a `SYNC_CONFLICT` row with both versions; two marks
 /// of one voter leave a `DUPLICATE_VOTE_MARK` row and the earliest mark.
 pub async fn conflicts_and_duplicate_vote_marks_are_audited(store: Arc<dyn ServerStore>) {

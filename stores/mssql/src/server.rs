@@ -73,11 +73,15 @@ async fn load(
 }
 
 fn log_query(log: &LogQuery, text: impl FnOnce(Option<usize>) -> String) -> Query<'static> {
-    let mut query = Query::new(text(log.scope.pens().map(<[Uuid]>::len)));
-    query.bind(log.after_seq);
-    query.bind(log.up_to_seq);
-    for pen in log.scope.pens().unwrap_or_default() {
-        query.bind(*pen);
+    let pens = log.scope.pens().unwrap_or_default();
+    let count = log.scope.pens().map(<[Uuid]>::len);
+    let mut query = Query::new(text(count));
+    for bind in sql::log_binds(count) {
+        match bind {
+            sql::LogBind::After => query.bind(log.after_seq),
+            sql::LogBind::UpTo => query.bind(log.up_to_seq),
+            sql::LogBind::Pen(n) => query.bind(pens[n]),
+        }
     }
     query
 }

@@ -57,9 +57,13 @@ async fn load(
 }
 
 fn bind_log_filter<'q>(mut query: PgQuery<'q>, log: &LogQuery) -> PgQuery<'q> {
-    query = query.bind(log.after_seq).bind(log.up_to_seq);
-    for pen in log.scope.pens().unwrap_or_default() {
-        query = query.bind(*pen);
+    let pens = log.scope.pens().unwrap_or_default();
+    for bind in sql::log_binds(scope_pens(log)) {
+        query = match bind {
+            sql::LogBind::After => query.bind(log.after_seq),
+            sql::LogBind::UpTo => query.bind(log.up_to_seq),
+            sql::LogBind::Pen(n) => query.bind(pens[n]),
+        };
     }
     query
 }

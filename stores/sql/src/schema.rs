@@ -138,6 +138,14 @@ pub fn create_support_tables(dialect: Dialect) -> Vec<String> {
                 ty(LongText)
             ),
         ),
+        // an operator's pull reads its scopes' rows in receive order
+        create_index(
+            dialect,
+            false,
+            "ix_sync_log_scope",
+            "sync_log",
+            "scope_id, receive_seq",
+        ),
         create_keyed_table(
             dialect,
             "sync_seen_changes",

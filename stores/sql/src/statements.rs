@@ -240,41 +240,120 @@ pub fn log_rows_per_statement(dialect: Dialect) -> usize {
     dialect.rows_per_statement(LOG_COLUMN_COUNT)
 }
 
-/// The `WHERE` of a log read: binds the `after_seq`, the `up_to_seq`, then
-/// `pens` UUIDs when `pens` is `Some`.
-fn log_filter(dialect: Dialect, pens: Option<usize>) -> String {
-    let mut filter = format!(
-        "receive_seq > {} AND receive_seq <= {}",
-        dialect.placeholder(1),
-        dialect.placeholder(2)
-    );
-    match pens {
-        None => {}
-        Some(0) => filter.push_str(" AND scope_id IS NULL"),
-        Some(count) => filter.push_str(&format!(
-            " AND (scope_id IS NULL OR scope_id IN ({}))",
-            placeholders(dialect, 3, count)
-        )),
-    }
-    filter
+/// The most pens a log read gives a branch of its own (an operator's pull
+/// reads each of its scopes through the `(scope_id, receive_seq)` index and
+/// merges them); a principal with more falls back to one filtered range.
+pub const MAX_SCOPE_BRANCHES: usize = 32;
+
+/// One value a log read binds, in the order it binds them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogBind {
+    /// The `after_seq` of the query.
+    After,
+    /// The `up_to_seq` of the query.
+    UpTo,
+    /// The `n`th pen of the query's scope.
+    Pen(usize),
 }
 
-/// A page of the log in receive order; see `log_filter` for the binds.
-/// Returns [`LOG_COLUMNS`].
-pub fn read_log(dialect: Dialect, pens: Option<usize>, limit: usize, offset: u64) -> String {
+fn read_merges_scopes(pens: Option<usize>) -> bool {
+    matches!(pens, Some(count) if count <= MAX_SCOPE_BRANCHES)
+}
+
+/// The values [`read_log`] and [`count_log`] bind for a scope of `pens`
+/// pens (`None`: every scope), in order.
+pub fn log_binds(pens: Option<usize>) -> Vec<LogBind> {
+    let mut binds = vec![LogBind::After, LogBind::UpTo];
+    match pens {
+        Some(count) if read_merges_scopes(pens) => {
+            for pen in 0..count {
+                binds.extend([LogBind::After, LogBind::UpTo, LogBind::Pen(pen)]);
+            }
+        }
+        Some(count) => binds.extend((0..count).map(LogBind::Pen)),
+        None => {}
+    }
+    binds
+}
+
+/// The range condition of a log read, with its first placeholder at `n`.
+fn log_range(dialect: Dialect, n: usize) -> String {
     format!(
-        "SELECT {LOG_COLUMNS} FROM sync_log WHERE {} ORDER BY receive_seq{}",
-        log_filter(dialect, pens),
+        "receive_seq > {} AND receive_seq <= {}",
+        dialect.placeholder(n),
+        dialect.placeholder(n + 1)
+    )
+}
+
+/// The conditions of a log read, one per index range it reads: the global
+/// rows, then one per pen (several scopes merged), or one filtered range.
+fn log_branches(dialect: Dialect, pens: Option<usize>) -> Vec<String> {
+    match pens {
+        None => vec![log_range(dialect, 1)],
+        Some(count) if read_merges_scopes(pens) => {
+            let mut branches = vec![format!("{} AND scope_id IS NULL", log_range(dialect, 1))];
+            for pen in 0..count {
+                let first = 3 + pen * 3;
+                branches.push(format!(
+                    "{} AND scope_id = {}",
+                    log_range(dialect, first),
+                    dialect.placeholder(first + 2)
+                ));
+            }
+            branches
+        }
+        Some(count) => vec![format!(
+            "{} AND (scope_id IS NULL OR scope_id IN ({}))",
+            log_range(dialect, 1),
+            placeholders(dialect, 3, count)
+        )],
+    }
+}
+
+/// A page of the log in receive order, binding [`log_binds`]. An
+/// operator's read takes at most `limit + offset` rows from each of its
+/// scopes through the `(scope_id, receive_seq)` index and merges them, so
+/// it touches its own rows, never the rest of the log. Returns
+/// [`LOG_COLUMNS`].
+pub fn read_log(dialect: Dialect, pens: Option<usize>, limit: usize, offset: u64) -> String {
+    let branches = log_branches(dialect, pens);
+    if branches.len() == 1 {
+        return format!(
+            "SELECT {LOG_COLUMNS} FROM sync_log WHERE {} ORDER BY receive_seq{}",
+            branches[0],
+            dialect.limit_offset(limit, offset)
+        );
+    }
+    let each = limit.saturating_add(usize::try_from(offset).unwrap_or(usize::MAX));
+    let merged: Vec<String> = branches
+        .iter()
+        .enumerate()
+        .map(|(n, condition)| match dialect {
+            Dialect::MsSql => format!(
+                "SELECT * FROM (SELECT TOP ({each}) {LOG_COLUMNS} FROM sync_log WHERE {condition} \
+                 ORDER BY receive_seq) AS scope{n}"
+            ),
+            _ => format!(
+                "SELECT * FROM (SELECT {LOG_COLUMNS} FROM sync_log WHERE {condition} \
+                 ORDER BY receive_seq LIMIT {each}) AS scope{n}"
+            ),
+        })
+        .collect();
+    format!(
+        "SELECT {LOG_COLUMNS} FROM ({}) AS page ORDER BY receive_seq{}",
+        merged.join(" UNION ALL "),
         dialect.limit_offset(limit, offset)
     )
 }
 
-/// How many log rows a read would see without limit and offset.
+/// How many log rows a read would see without limit and offset, binding
+/// [`log_binds`]: one index range count per scope.
 pub fn count_log(dialect: Dialect, pens: Option<usize>) -> String {
-    format!(
-        "SELECT COUNT(*) FROM sync_log WHERE {}",
-        log_filter(dialect, pens)
-    )
+    let counts: Vec<String> = log_branches(dialect, pens)
+        .iter()
+        .map(|condition| format!("(SELECT COUNT(*) FROM sync_log WHERE {condition})"))
+        .collect();
+    format!("SELECT {}", counts.join(" + "))
 }
 
 /// The first log row at or after a receive position. Binds the position;

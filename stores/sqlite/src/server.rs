@@ -49,9 +49,13 @@ fn operation_text(operation: Operation) -> &'static str {
 }
 
 fn bind_log_filter<'q>(mut query: SqliteQuery<'q>, log: &LogQuery) -> SqliteQuery<'q> {
-    query = query.bind(log.after_seq).bind(log.up_to_seq);
-    for pen in log.scope.pens().unwrap_or_default() {
-        query = query.bind(pen.to_string());
+    let pens = log.scope.pens().unwrap_or_default();
+    for bind in sql::log_binds(scope_pens(log)) {
+        query = match bind {
+            sql::LogBind::After => query.bind(log.after_seq),
+            sql::LogBind::UpTo => query.bind(log.up_to_seq),
+            sql::LogBind::Pen(n) => query.bind(pens[n].to_string()),
+        };
     }
     query
 }
