@@ -44,6 +44,7 @@ async fn push_all(store: &Arc<dyn ServerStore>, world: &World, requests: &[SyncP
         audit: &SyncAudit,
         max_clock_skew_micros: DEFAULT_MAX_CLOCK_SKEW_MICROS,
         accept_credentials: false,
+        new_logins: &[],
     };
     for request in requests {
         let response = apply_push(

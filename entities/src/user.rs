@@ -28,7 +28,12 @@ impl Role {
 /// the server holds the real bcrypt hash and sends it only to a replica
 /// entitled to it (PROTOCOL.md §2); others receive `"!"`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Syncable)]
-#[sync(table = "users", deleted_by = User, natural_key(username))]
+#[sync(
+    table = "users",
+    deleted_by = User,
+    natural_key(username),
+    scope_principal(username, role, "admin")
+)]
 pub struct User {
     /// Primary key.
     pub id: Uuid,

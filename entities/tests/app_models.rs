@@ -150,6 +150,15 @@ fn scopes_keys_and_rules_are_the_contracts() {
     let registry = jcselect_entities::registry().unwrap();
     let entity = |name| registry.entity(name).unwrap();
     assert_eq!(entity("Pen").scope, ScopeDecl::Own);
+    assert_eq!(entity("Party").scope, ScopeDecl::Global);
+    assert_eq!(
+        entity("User").scope,
+        ScopeDecl::Principal {
+            username: "username",
+            role: "role",
+            admin: "admin"
+        }
+    );
     assert_eq!(entity("Voter").scope, ScopeDecl::Field("pen_id"));
     assert_eq!(entity("TallySession").scope, ScopeDecl::Field("pen_id"));
     assert_eq!(

@@ -31,15 +31,6 @@ impl Principal {
             Role::Operator => ScopeFilter::GlobalAnd(self.pens.clone()),
         }
     }
-
-    /// Whether the principal may write a record whose scope key is `scope`.
-    pub fn may_write_scope(&self, scope: Option<Uuid>) -> bool {
-        match (self.role, scope) {
-            (Role::Admin, _) => true,
-            (Role::Operator, Some(pen)) => self.pens.contains(&pen),
-            (Role::Operator, None) => false,
-        }
-    }
 }
 
 /// Which records a read returns, by scope key.

@@ -244,6 +244,19 @@ pub enum ScopeDecl {
         /// The UUID field naming the record.
         entity_id: &'static str,
     },
+    /// The record is a user who logs in: its scope is the pens the server's
+    /// log-in of its user name lists (several scope keys), global when its
+    /// role field holds the admin role, admins only when the server has no
+    /// log-in with pens for it. Only admins write such records (a role is
+    /// not something a user may give itself).
+    Principal {
+        /// The text field holding the user name its log-in is found by.
+        username: &'static str,
+        /// The text field holding its role.
+        role: &'static str,
+        /// The role whose records are global.
+        admin: &'static str,
+    },
 }
 
 /// The scope key of records only admins may see: no pen has this id.

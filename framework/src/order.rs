@@ -127,6 +127,10 @@ fn check_declaration(
             }
         }
         ScopeDecl::Own => {}
+        ScopeDecl::Principal { username, role, .. } => {
+            field_of_type(username, FieldType::Text, "principal's user name")?;
+            field_of_type(role, FieldType::Text, "principal's role")?;
+        }
         ScopeDecl::Named {
             entity_type,
             entity_id,

@@ -8,10 +8,11 @@ use uuid::Uuid;
 use crate::audit::{AuditEvent, AuditTrail};
 use crate::auth::{Principal, Role};
 use crate::conflict::{decide, Decision, Merged};
-use crate::record::Record;
+use crate::decl::{ScopeDecl, ADMIN_ONLY_SCOPE};
+use crate::record::{FieldValue, Record};
 use crate::registry::Registry;
-use crate::scope::{RecordIndex, RecordKey};
-use crate::store::{LogEntry, PushTransaction, SeenOutcome, ServerStore, StoreError};
+use crate::scope::{RecordIndex, RecordKey, Scope};
+use crate::store::{LogEntry, Login, PushTransaction, SeenOutcome, ServerStore, StoreError};
 use crate::timestamp::Timestamp;
 use crate::wire::{
     DependencyConflict, EntityChange, EntityRef, FailedChange, FailureReason, Operation,
@@ -36,6 +37,9 @@ pub struct PushContext<'a> {
     /// Whether credentials are taken from the records (the server's own
     /// user commands); a client's push never sets one (PROTOCOL.md §2).
     pub accept_credentials: bool,
+    /// Log-ins being created along with this push (the server's `user
+    /// add`): a user record's scope is read from these before the store's.
+    pub new_logins: &'a [Login],
 }
 
 /// The bucket one change was sorted into.
@@ -141,6 +145,15 @@ pub async fn apply_push(
             candidates.iter().map(|c| &c.record),
         )
         .await?;
+    let principals: Vec<Record> = known
+        .principals(candidates.iter().map(|c| &c.record))
+        .into_iter()
+        .cloned()
+        .collect();
+    for user in principals {
+        let scope = principal_scope(store, context, &user).await?;
+        known.set_principal_scope(user.id(), scope);
+    }
     let claims =
         crate::natural_key::Claims::load(tx.as_mut(), candidates.iter().map(|c| &c.record)).await?;
     let in_batch: std::collections::HashSet<RecordKey> = candidates
@@ -356,6 +369,48 @@ fn with_stored_credentials<'r>(
     std::borrow::Cow::Owned(record)
 }
 
+/// The scope of a user record ([`ScopeDecl::Principal`]): global for the
+/// admin role, else the pens its log-in lists (a log-in being created with
+/// this push first), else admins only.
+async fn principal_scope(
+    store: &dyn ServerStore,
+    context: &PushContext<'_>,
+    user: &Record,
+) -> Result<Scope, StoreError> {
+    let ScopeDecl::Principal {
+        username,
+        role,
+        admin,
+    } = user.entity().scope
+    else {
+        return Ok(Scope::Global);
+    };
+    let text = |field| match user.get(field) {
+        Some(FieldValue::Text(text)) => Some(text.as_str()),
+        _ => None,
+    };
+    if text(role) == Some(admin) {
+        return Ok(Scope::Global);
+    }
+    let Some(name) = text(username) else {
+        return Ok(Scope::key(ADMIN_ONLY_SCOPE));
+    };
+    let login = match context
+        .new_logins
+        .iter()
+        .find(|login| login.username == name)
+    {
+        Some(login) => Some(login.clone()),
+        None => store.login(name).await?,
+    };
+    Ok(match login {
+        Some(login) if login.user_id == user.id() && !login.pens.is_empty() => {
+            Scope::Keys(login.pens)
+        }
+        _ => Scope::key(ADMIN_ONLY_SCOPE),
+    })
+}
+
 /// Why `principal` may not write `record` (over `stored`), if it may not.
 fn authorize(
     principal: &Principal,
@@ -378,23 +433,37 @@ fn authorize(
             .and_then(crate::record::FieldValue::as_uuid)
             == Some(principal.user_id)
     };
+    if matches!(entity.scope, ScopeDecl::Principal { .. }) {
+        return Some(format!(
+            "{} {} is a user; only an admin may write it",
+            entity.name,
+            record.id()
+        ));
+    }
     for version in std::iter::once(record).chain(stored) {
         let scope = known.scope_of(version, registry);
-        let global_but_owned =
-            (scope.is_none() || scope == Some(crate::decl::ADMIN_ONLY_SCOPE)) && owns(version);
-        if !principal.may_write_scope(scope) && !global_but_owned {
-            return Some(match scope {
-                Some(pen) => format!(
-                    "{} {} belongs to pen {pen}, which this token does not list",
-                    entity.name,
-                    version.id()
-                ),
-                None => format!(
-                    "{} {} is global; only an admin may write it",
-                    entity.name,
-                    version.id()
-                ),
-            });
+        if scope.is_unplaced() && owns(version) {
+            continue;
+        }
+        let refused = match &scope {
+            Scope::Global => Some(format!(
+                "{} {} is global; only an admin may write it",
+                entity.name,
+                version.id()
+            )),
+            Scope::Keys(keys) => keys
+                .iter()
+                .find(|key| !principal.pens.contains(key))
+                .map(|pen| {
+                    format!(
+                        "{} {} belongs to pen {pen}, which this token does not list",
+                        entity.name,
+                        version.id()
+                    )
+                }),
+        };
+        if refused.is_some() {
+            return refused;
         }
     }
     None
@@ -420,7 +489,7 @@ struct Writes {
     /// The last version of each record written, by entity, in first-write
     /// order.
     records: BTreeMap<&'static str, (Vec<Uuid>, HashMap<Uuid, Record>)>,
-    log: Vec<(Uuid, Operation, Option<Uuid>, Record)>,
+    log: Vec<(Uuid, Operation, Scope, Record)>,
     /// Who holds each natural key, as stored and as written so far.
     claims: crate::natural_key::Claims,
 }
@@ -508,24 +577,29 @@ impl Writes {
             Ok::<_, StoreError>(())
         };
         // the log rows' JSON is written while the store upserts
+        // one entry per scope key a record is in (a user of two pens is
+        // logged in each)
         let entries = async {
             let mut entries = Vec::with_capacity(log.len());
-            for ((change_id, operation, scope, record), receive_seq) in
-                log.iter().zip(head_seq + 1..)
-            {
-                if entries.len() % YIELD_EVERY == YIELD_EVERY - 1 {
+            let mut receive_seq = head_seq;
+            for (n, (change_id, operation, scope, record)) in log.iter().enumerate() {
+                if n % YIELD_EVERY == YIELD_EVERY - 1 {
                     tokio::task::yield_now().await;
                 }
-                entries.push(LogEntry {
-                    receive_seq,
-                    received_at,
-                    change_id: *change_id,
-                    entity_type: record.entity().name.to_owned(),
-                    entity_id: record.id(),
-                    operation: *operation,
-                    scope: *scope,
-                    data: record.to_json_string(),
-                });
+                let data = record.to_json_string();
+                for key in scope.log_keys() {
+                    receive_seq += 1;
+                    entries.push(LogEntry {
+                        receive_seq,
+                        received_at,
+                        change_id: *change_id,
+                        entity_type: record.entity().name.to_owned(),
+                        entity_id: record.id(),
+                        operation: *operation,
+                        scope: key,
+                        data: data.clone(),
+                    });
+                }
             }
             entries
         };

@@ -13,12 +13,49 @@ use crate::store::{RecordTransaction, StoreError};
 /// The identity of a record: entity wire name and id.
 pub type RecordKey = (&'static str, Uuid);
 
+/// Where a record belongs: everyone's, or the scope keys (pens) it is in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Scope {
+    /// Every replica pulls it.
+    Global,
+    /// Replicas of these scope keys pull it (one or more; the admins-only
+    /// key [`ADMIN_ONLY_SCOPE`] for a record no pen may see).
+    Keys(Vec<Uuid>),
+}
+
+impl Scope {
+    /// A record in one scope key.
+    pub fn key(key: Uuid) -> Self {
+        Scope::Keys(vec![key])
+    }
+
+    /// The log's scope column for each entry the record takes: `None` once
+    /// for a global record, each key otherwise.
+    pub fn log_keys(&self) -> Vec<Option<Uuid>> {
+        match self {
+            Scope::Global => vec![None],
+            Scope::Keys(keys) => keys.iter().copied().map(Some).collect(),
+        }
+    }
+
+    /// Whether no pen can see it besides admins (global, or admins only).
+    pub fn is_unplaced(&self) -> bool {
+        match self {
+            Scope::Global => true,
+            Scope::Keys(keys) => keys.as_slice() == [ADMIN_ONLY_SCOPE],
+        }
+    }
+}
+
 /// The current version of every record a transaction has loaded or
 /// written, and the ids it looked for and did not find.
 #[derive(Debug, Default)]
 pub struct RecordIndex {
     records: HashMap<RecordKey, Record>,
     absent: HashSet<RecordKey>,
+    /// The scope of each principal record (a user), by id, from the
+    /// server's log-ins.
+    principals: HashMap<Uuid, Scope>,
 }
 
 impl RecordIndex {
@@ -30,6 +67,12 @@ impl RecordIndex {
     /// Whether the record exists (loaded or written here).
     pub fn contains(&self, key: &RecordKey) -> bool {
         self.records.contains_key(key)
+    }
+
+    /// Remembers the scope of a principal record (see
+    /// [`ScopeDecl::Principal`]).
+    pub fn set_principal_scope(&mut self, id: Uuid, scope: Scope) {
+        self.principals.insert(id, scope);
     }
 
     /// Records a new current version.
@@ -98,34 +141,73 @@ impl RecordIndex {
         Ok(())
     }
 
-    /// The scope key of `record`: its own field or id, or the scope of the
-    /// record it inherits from or names. `None` is global; an unknown
-    /// parent leaves the record global too (callers check references
-    /// before they ask); a named record that is not known places the
-    /// record with admins only ([`ADMIN_ONLY_SCOPE`]).
-    pub fn scope_of(&self, record: &Record, registry: &Registry) -> Option<Uuid> {
+    /// The scope of `record`: its own field or id, or the scope of the
+    /// record it inherits from or names, or (a user) the pens its log-in
+    /// lists. An unknown parent leaves the record global (callers check
+    /// references before they ask); a named record that is not known, or a
+    /// user whose scope was not looked up, places the record with admins
+    /// only ([`ADMIN_ONLY_SCOPE`]).
+    pub fn scope_of(&self, record: &Record, registry: &Registry) -> Scope {
+        let admins_only = || Scope::key(ADMIN_ONLY_SCOPE);
         let mut current = record;
         // a chain of inherited scopes is at most as long as the entity count
         for _ in 0..64 {
             match current.entity().scope {
-                ScopeDecl::Global => return None,
-                ScopeDecl::Own => return Some(current.id()),
-                ScopeDecl::Field(field) => return current.get(field).and_then(FieldValue::as_uuid),
+                ScopeDecl::Global => return Scope::Global,
+                ScopeDecl::Own => return Scope::key(current.id()),
+                ScopeDecl::Field(field) => {
+                    return match current.get(field).and_then(FieldValue::as_uuid) {
+                        Some(key) => Scope::key(key),
+                        None => Scope::Global,
+                    }
+                }
+                ScopeDecl::Principal { .. } => {
+                    return self
+                        .principals
+                        .get(&current.id())
+                        .cloned()
+                        .unwrap_or_else(admins_only)
+                }
                 ScopeDecl::Parent(_) => {
-                    let key = scope_source(current, registry)?;
-                    current = self.records.get(&key)?;
+                    let Some(parent) =
+                        scope_source(current, registry).and_then(|key| self.records.get(&key))
+                    else {
+                        return Scope::Global;
+                    };
+                    current = parent;
                 }
                 ScopeDecl::Named { .. } => {
                     let Some(named) =
                         scope_source(current, registry).and_then(|key| self.records.get(&key))
                     else {
-                        return Some(ADMIN_ONLY_SCOPE);
+                        return admins_only();
                     };
                     current = named;
                 }
             }
         }
-        None
+        Scope::Global
+    }
+
+    /// The principal records (users) among the known records and
+    /// `incoming`, whose scopes [`scope_of`](Self::scope_of) needs looked up.
+    pub fn principals<'r>(
+        &'r self,
+        incoming: impl IntoIterator<Item = &'r Record>,
+    ) -> Vec<&'r Record> {
+        let mut found: HashMap<Uuid, &'r Record> = self
+            .records
+            .values()
+            .filter(|record| matches!(record.entity().scope, ScopeDecl::Principal { .. }))
+            .map(|record| (record.id(), record))
+            .collect();
+        // the version being written decides, not the stored one
+        for record in incoming {
+            if matches!(record.entity().scope, ScopeDecl::Principal { .. }) {
+                found.insert(record.id(), record);
+            }
+        }
+        found.into_values().collect()
     }
 }
 

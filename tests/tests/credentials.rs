@@ -47,14 +47,25 @@ async fn hashes_reach_only_entitled_replicas(via: Via) {
         assert!(hash.starts_with("$2b$12$"), "{name}: {hash}");
         assert!(bcrypt::verify(&password, &hash).unwrap(), "{name}");
     }
-    // and holds no one else's
-    for name in [ADMIN.0, "elsewhere"] {
-        assert_eq!(
-            local_user(&station, name).await.password_hash,
-            "!",
-            "{name}"
-        );
-    }
+    // and holds no one else's: the admin's is locked, another pen's
+    // operator is not on the station at all (PROTOCOL.md §1 scopes)
+    assert_eq!(local_user(&station, ADMIN.0).await.password_hash, "!");
+    let elsewhere = station
+        .store
+        .find_records(
+            jcselect_entities::User::DECL,
+            &[(
+                "username",
+                jcselect_sync::record::FieldValue::Text("elsewhere".into()),
+            )],
+            true,
+        )
+        .await
+        .unwrap();
+    assert!(
+        elsewhere.is_empty(),
+        "another pen's operator: {elsewhere:?}"
+    );
     // the admin's replica holds every active user's
     for name in [ADMIN.0, OPERATOR.0, "colleague", "elsewhere"] {
         assert!(bcrypt::verify(

@@ -73,11 +73,20 @@ pub async fn add_user(
             data: serde_json::value::to_raw_value(&user).expect("a user serialises"),
         }],
     };
+    // the hash lives in the User record (the server's is the real one);
+    // the log-in keeps the pens, which place the record (PROTOCOL.md §1)
+    let login = Login {
+        username: new.username,
+        user_id: user.id,
+        password_hash: None,
+        pens: new.pens,
+    };
     let context = PushContext {
         registry,
         audit: &SyncAudit,
         max_clock_skew_micros: 0,
         accept_credentials: true,
+        new_logins: std::slice::from_ref(&login),
     };
     let system = Principal {
         user_id: user.id,
@@ -90,16 +99,7 @@ pub async fn add_user(
             "the user record was refused: {response:?}"
         )));
     }
-    // the hash lives in the User record (the server's is the real one);
-    // the log-in keeps the pens
-    store
-        .put_login(&Login {
-            username: new.username,
-            user_id: user.id,
-            password_hash: None,
-            pens: new.pens,
-        })
-        .await?;
+    store.put_login(&login).await?;
     Ok(user.id)
 }
 

@@ -22,7 +22,7 @@
 //! Struct attributes: `table = "…"` (required), `entity = "…"` (default:
 //! the struct's name), `deleted_by = Entity`, `scope = "global" | "own"`,
 //! `scope_field = f`, `scope_parent = f`, `scope_named(type_field,
-//! id_field)`, `version = f` (versioned by its own field `f`: no
+//! id_field)`, `scope_principal(username_field, role_field, "admin")`, `version = f` (versioned by its own field `f`: no
 //! `created_at`/`updated_at`), `monotonic(flag, mark…)`, `natural_key(f…)`,
 //! `natural_key_live(f…)`, `owner = f`, `placement_last`, `append_only`,
 //! `validate = path::to::fn`, `formerly = "old_table"` (the table of an
@@ -127,7 +127,7 @@ fn entity_attrs(input: &DeriveInput) -> syn::Result<EntityAttrs> {
                 attrs.scope = Some(match kind.value().as_str() {
                         "global" => quote!(::jcselect_sync::ScopeDecl::Global),
                         "own" => quote!(::jcselect_sync::ScopeDecl::Own),
-                        _ => return Err(meta.error("scope is \"global\" or \"own\" (or scope_field, scope_parent, scope_named)")),
+                        _ => return Err(meta.error("scope is \"global\" or \"own\" (or scope_field, scope_parent, scope_named, scope_principal)")),
                     });
             }
             "scope_field" => {
@@ -137,6 +137,21 @@ fn entity_attrs(input: &DeriveInput) -> syn::Result<EntityAttrs> {
             "scope_parent" => {
                 let field = meta.value()?.parse::<Ident>()?.to_string();
                 attrs.scope = Some(quote!(::jcselect_sync::ScopeDecl::Parent(#field)));
+            }
+            "scope_principal" => {
+                let content;
+                syn::parenthesized!(content in meta.input);
+                let username: Ident = content.parse()?;
+                content.parse::<Token![,]>()?;
+                let role: Ident = content.parse()?;
+                content.parse::<Token![,]>()?;
+                let admin: LitStr = content.parse()?;
+                let (username, role) = (username.to_string(), role.to_string());
+                attrs.scope = Some(quote!(::jcselect_sync::ScopeDecl::Principal {
+                    username: #username,
+                    role: #role,
+                    admin: #admin,
+                }));
             }
             "scope_named" => {
                 let content;

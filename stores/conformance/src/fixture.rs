@@ -231,6 +231,16 @@ impl World {
 
     /// Stores the world's records through an admin push.
     pub async fn seed(&self, store: &Arc<dyn ServerStore>) {
+        // the operator logs in at pen A, which places its user record there
+        store
+            .put_login(&jcselect_sync::store::Login {
+                username: self.operator_user.username.clone(),
+                user_id: self.operator_user.id,
+                password_hash: None,
+                pens: vec![self.pen_a.id],
+            })
+            .await
+            .expect("the store keeps log-ins");
         let response = push(
             store,
             &self.admin,
@@ -277,6 +287,7 @@ pub async fn push_request(
         audit: &SyncAudit,
         max_clock_skew_micros: DEFAULT_MAX_CLOCK_SKEW_MICROS,
         accept_credentials: false,
+        new_logins: &[],
     };
     apply_push(
         store.as_ref(),

@@ -57,6 +57,7 @@ macro_rules! server_suite {
             microsecond_timestamps_and_arabic_text_survive,
             pulls_are_filtered_by_scope,
             an_operators_pull_merges_its_scopes_in_receive_order,
+            users_are_placed_by_their_log_ins,
             conflicts_and_duplicate_vote_marks_are_audited,
             pulls_page_through_everything_in_both_forms,
             a_late_offline_write_is_still_pulled,

@@ -411,6 +411,94 @@ pub async fn an_operators_pull_merges_its_scopes_in_receive_order(store: Arc<dyn
     }
 }
 
+/// A user is placed by its log-in (PROTOCOL.md §1): an operator in each of
+/// its pens, an admin everywhere, a user with no log-in with admins only;
+/// an audit row naming a user takes that user's pens; no operator writes a
+/// user record, not even its own.
+pub async fn users_are_placed_by_their_log_ins(store: Arc<dyn ServerStore>) {
+    let world = World::new();
+    world.seed(&store).await;
+    let at_b = user("at-b", UserRole::Operator);
+    let at_both = user("at-both", UserRole::Operator);
+    let unknown = user("no-log-in", UserRole::Operator);
+    for (who, pens) in [
+        (&at_b, vec![world.pen_b.id]),
+        (&at_both, vec![world.pen_a.id, world.pen_b.id]),
+    ] {
+        store
+            .put_login(&jcselect_sync::store::Login {
+                username: who.username.clone(),
+                user_id: who.id,
+                password_hash: None,
+                pens,
+            })
+            .await
+            .unwrap();
+    }
+    let about_b = audit_row(&world.admin_user, None, "USER_EDITED");
+    let about_b = AuditLog {
+        entity_type: "User".into(),
+        entity_id: at_b.id,
+        ..about_b
+    };
+    let response = push(
+        &store,
+        &world.admin,
+        vec![
+            update(&at_b),
+            update(&at_both),
+            update(&unknown),
+            update(&about_b),
+        ],
+    )
+    .await;
+    assert_eq!(response.processed_count, 4, "{response:?}");
+
+    let seen_by = |pens: Vec<Uuid>| {
+        let principal = jcselect_sync::auth::Principal {
+            pens,
+            ..world.operator.clone()
+        };
+        let store = store.clone();
+        async move {
+            pull_all(&store, &principal, PullFrom::Cursor(None), 7)
+                .await
+                .0
+                .iter()
+                .map(|change| change.entity_id)
+                .collect::<HashSet<Uuid>>()
+        }
+    };
+    let at_a = seen_by(vec![world.pen_a.id]).await;
+    for visible in [world.admin_user.id, world.operator_user.id, at_both.id] {
+        assert!(at_a.contains(&visible), "{visible} is pen A's business");
+    }
+    for hidden in [at_b.id, unknown.id, about_b.id] {
+        assert!(!at_a.contains(&hidden), "{hidden} is not pen A's business");
+    }
+    let at_pen_b = seen_by(vec![world.pen_b.id]).await;
+    for visible in [world.admin_user.id, at_b.id, at_both.id, about_b.id] {
+        assert!(at_pen_b.contains(&visible), "{visible} is pen B's business");
+    }
+    assert!(!at_pen_b.contains(&world.operator_user.id));
+    let everything = pull_all(&store, &world.admin, PullFrom::Cursor(None), 1000)
+        .await
+        .0;
+    assert!(everything
+        .iter()
+        .any(|change| change.entity_id == unknown.id));
+
+    // an operator may not promote itself
+    let mut promoted = world.operator_user.clone();
+    promoted.role = UserRole::Admin;
+    promoted.updated_at = ago(1);
+    let response = push(&store, &world.operator, vec![update(&promoted)]).await;
+    assert_eq!(response.failed_changes.len(), 1, "{response:?}");
+    assert_eq!(response.failed_changes[0].reason, FailureReason::Forbidden);
+    let kept: jcselect_entities::User = stored(&store, promoted.id).await.unwrap();
+    assert_eq!(kept.role, UserRole::Operator);
+}
+
 /// A conflict leaves a `SYNC_CONFLICT` row with both versions; two marks
 /// of one voter leave a `DUPLICATE_VOTE_MARK` row and the earliest mark.
 pub async fn conflicts_and_duplicate_vote_marks_are_audited(store: Arc<dyn ServerStore>) {
@@ -636,6 +724,7 @@ pub async fn a_batch_that_fails_midway_leaves_nothing_behind(store: Arc<dyn Serv
         audit: &jcselect_entities::SyncAudit,
         max_clock_skew_micros: jcselect_sync::push::DEFAULT_MAX_CLOCK_SKEW_MICROS,
         accept_credentials: false,
+        new_logins: &[],
     };
     // the records are written, then the change log cannot be
     let failing = crate::failing::FailsMidPush(store.clone());

@@ -261,6 +261,7 @@ pub async fn an_earlier_version_is_upgraded_in_place(store: Arc<dyn ServerStore>
         audit: &jcselect_entities::SyncAudit,
         max_clock_skew_micros: DEFAULT_MAX_CLOCK_SKEW_MICROS,
         accept_credentials: false,
+        new_logins: &[],
     };
     for changes in [
         vec![

@@ -37,6 +37,7 @@ pub async fn push(
         max_clock_skew_micros: i64::try_from(app.max_clock_skew_seconds).unwrap_or(i64::MAX / 2)
             * 1_000_000,
         accept_credentials: false,
+        new_logins: &[],
     };
     let response = apply_push(
         app.store.as_ref(),
