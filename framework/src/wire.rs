@@ -213,7 +213,9 @@ pub struct SyncPullResponse {
     pub server_timestamp: Timestamp,
     /// Whether more changes follow this page.
     pub has_more: bool,
-    /// How many changes are available from this page's start on.
+    /// How many changes are available from this page's start on, for the
+    /// caller's scopes: exact (one index-range count per scope; the log's
+    /// length past the cursor for an admin).
     #[serde(default)]
     pub total_available: Option<u64>,
     /// The cursor to pass next time (recommended form).

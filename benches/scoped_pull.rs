@@ -1,0 +1,251 @@
+//! What one pen's pull costs as the fleet grows: a fresh pen's first pull,
+//! and an incremental pull with 5 changes of its own, quiet and after
+//! 35,000 changes of the other pens, at several fleet sizes of 600 voters
+//! per pen. The pull path is the server's own (`read_pull` on the store,
+//! in-process: no HTTP), as the operator of one pen.
+//!
+//! `JCSELECT_BENCH_PENS=100,1000 cargo bench -p jcselect-benches --bench
+//! scoped_pull` (SQLite; PostgreSQL too when JCSELECT_TEST_POSTGRES_URL is
+//! set). Wall time per pull is the median of 5; the process's CPU time over
+//! those pulls is the server's on SQLite (the database runs in-process) and
+//! the server process's alone on PostgreSQL.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use jcselect_entities::{Role as UserRole, SyncAudit, Voter};
+use jcselect_store_conformance::fixture::{party, pen, pull_context, update, user, voter, World};
+use jcselect_sync::auth::{Principal, Role};
+use jcselect_sync::pull::{decode_cursor, read_pull, PullFrom};
+use jcselect_sync::push::{apply_push, PushContext, DEFAULT_MAX_CLOCK_SKEW_MICROS};
+use jcselect_sync::store::{Login, ServerStore};
+use jcselect_sync::wire::{EntityChange, SyncPushRequest};
+use jcselect_sync::Timestamp;
+use uuid::Uuid;
+
+const VOTERS_PER_PEN: usize = 600;
+const PAGE: usize = 1000;
+const OTHER_CHANGES: usize = 35_000;
+
+async fn push(store: &Arc<dyn ServerStore>, world: &World, changes: Vec<EntityChange>) {
+    let context = PushContext {
+        registry: jcselect_entities::registry().unwrap(),
+        audit: &SyncAudit,
+        max_clock_skew_micros: DEFAULT_MAX_CLOCK_SKEW_MICROS,
+        accept_credentials: false,
+        new_logins: &[],
+    };
+    for batch in changes.chunks(PAGE) {
+        let request = SyncPushRequest {
+            client_id: "bench".into(),
+            changes: batch.to_vec(),
+        };
+        let response = apply_push(
+            store.as_ref(),
+            &context,
+            &world.admin,
+            &request,
+            Timestamp::now(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            response.processed_count as usize,
+            batch.len(),
+            "{response:?}"
+        );
+    }
+}
+
+/// Every page from `after` as `operator`: (rows, next cursor).
+async fn pull(
+    store: &Arc<dyn ServerStore>,
+    operator: &Principal,
+    after: Option<i64>,
+) -> (usize, i64) {
+    let mut from = PullFrom::Cursor(after);
+    let mut rows = 0;
+    loop {
+        let page = read_pull(store.as_ref(), &pull_context(), operator, from, PAGE)
+            .await
+            .unwrap();
+        rows += page.changes.len();
+        std::hint::black_box(serde_json::to_vec(&page).unwrap());
+        let cursor = decode_cursor(page.next_cursor.as_deref().unwrap()).unwrap();
+        if !page.has_more {
+            return (rows, cursor);
+        }
+        from = PullFrom::Cursor(Some(cursor));
+    }
+}
+
+/// This process's CPU time (user + system).
+fn cpu() -> Duration {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest.split_whitespace().collect())
+        .unwrap_or_default();
+    let ticks: u64 = [11, 12]
+        .iter()
+        .filter_map(|n| fields.get(*n).and_then(|v| v.parse::<u64>().ok()))
+        .sum();
+    Duration::from_millis(ticks * 10)
+}
+
+/// The median wall time and the mean CPU time of 5 runs of `pull`.
+async fn measured(
+    store: &Arc<dyn ServerStore>,
+    operator: &Principal,
+    after: Option<i64>,
+) -> (usize, Duration, Duration) {
+    let mut walls = Vec::new();
+    let mut rows = 0;
+    let cpu_before = cpu();
+    for _ in 0..5 {
+        let start = Instant::now();
+        rows = pull(store, operator, after).await.0;
+        walls.push(start.elapsed());
+    }
+    let cpu_each = (cpu() - cpu_before) / 5;
+    walls.sort();
+    (rows, walls[2], cpu_each)
+}
+
+fn ms(duration: Duration) -> String {
+    format!("{:.1} ms", duration.as_secs_f64() * 1000.0)
+}
+
+async fn fleet(database: &str, store: Arc<dyn ServerStore>, pens: usize) {
+    let entities: Vec<_> = jcselect_entities::registry().unwrap().entities().collect();
+    store.migrate(&entities).await.unwrap();
+    let world = World::new();
+    world.seed(&store).await;
+    let seeding = Instant::now();
+    let fleet: Vec<_> = (0..pens).map(|p| pen(&format!("pen {p}"))).collect();
+    let mut reference: Vec<EntityChange> = (0..10)
+        .map(|n| update(&party(&format!("party {n}"))))
+        .collect();
+    reference.extend(fleet.iter().map(update));
+    let operators: Vec<_> = (0..pens)
+        .map(|p| user(&format!("operator of pen {p}"), UserRole::Operator))
+        .collect();
+    for (operator, pen) in operators.iter().zip(&fleet) {
+        store
+            .put_login(&Login {
+                username: operator.username.clone(),
+                user_id: operator.id,
+                password_hash: None,
+                pens: vec![pen.id],
+            })
+            .await
+            .unwrap();
+    }
+    reference.extend(operators.iter().map(update));
+    push(&store, &world, reference).await;
+    let mut voters_of: Vec<Vec<Voter>> = Vec::with_capacity(pens);
+    for some_pens in fleet.chunks(50) {
+        let mut changes = Vec::new();
+        for pen in some_pens {
+            let voters: Vec<Voter> = (0..VOTERS_PER_PEN)
+                .map(|n| voter(pen, &n.to_string(), &format!("ناخب {n}")))
+                .collect();
+            changes.extend(voters.iter().map(update));
+            voters_of.push(voters);
+        }
+        push(&store, &world, changes).await;
+    }
+    let head = store.log_head().await.unwrap().receive_seq;
+    eprintln!(
+        "{database}: {pens} pens seeded ({head} log rows) in {:.0} s",
+        seeding.elapsed().as_secs_f64()
+    );
+
+    let mine = pens / 2;
+    let operator = Principal {
+        user_id: operators[mine].id,
+        role: Role::Operator,
+        pens: vec![fleet[mine].id],
+    };
+    let (rows, wall, cpu_each) = measured(&store, &operator, None).await;
+    println!(
+        "| {database} | {pens} | {head} | fresh pen's first pull | {rows} | {} | {} |",
+        ms(wall),
+        ms(cpu_each)
+    );
+
+    // 5 changes of its own after its cursor, the rest of the fleet quiet
+    let cursor = pull(&store, &operator, None).await.1;
+    let marked = |voters: &[Voter], n: usize| -> Vec<EntityChange> {
+        voters
+            .iter()
+            .take(n)
+            .map(|v| {
+                let mut v = v.clone();
+                v.full_name.push_str(" ·");
+                v.updated_at = Timestamp::now();
+                update(&v)
+            })
+            .collect()
+    };
+    push(&store, &world, marked(&voters_of[mine], 5)).await;
+    let (rows, wall, cpu_each) = measured(&store, &operator, Some(cursor)).await;
+    println!(
+        "| {database} | {pens} | {head} | incremental, quiet fleet | {rows} | {} | {} |",
+        ms(wall),
+        ms(cpu_each)
+    );
+
+    // one 300 s interval of the other pens' traffic, then 5 of its own
+    let cursor = pull(&store, &operator, None).await.1;
+    let mut others = Vec::with_capacity(OTHER_CHANGES);
+    let mut p = 0;
+    while others.len() < OTHER_CHANGES {
+        if p % pens != mine {
+            others.extend(marked(&voters_of[p % pens], 5));
+        }
+        p += 1;
+    }
+    others.truncate(OTHER_CHANGES);
+    push(&store, &world, others).await;
+    push(&store, &world, marked(&voters_of[mine][5..], 5)).await;
+    let (rows, wall, cpu_each) = measured(&store, &operator, Some(cursor)).await;
+    println!(
+        "| {database} | {pens} | {head} | incremental after {OTHER_CHANGES} other-pen changes | {rows} | {} | {} |",
+        ms(wall),
+        ms(cpu_each)
+    );
+}
+
+fn main() {
+    let pens: Vec<usize> = std::env::var("JCSELECT_BENCH_PENS")
+        .unwrap_or_else(|_| "100,1000".into())
+        .split(',')
+        .filter_map(|n| n.trim().parse().ok())
+        .collect();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        println!("| database | pens | log rows | pull | rows | wall (median of 5) | CPU of this process |");
+        println!("|---|---|---|---|---|---|---|");
+        for &count in &pens {
+            let dir = std::env::temp_dir().join(format!("jcselect-scoped-{}", Uuid::new_v4()));
+            std::fs::create_dir_all(&dir).unwrap();
+            let url = format!("sqlite://{}", dir.join("bench.db").display());
+            let store = jcselect_store_sqlite::SqliteStore::open(&url).await.unwrap();
+            fleet("sqlite", Arc::new(store), count).await;
+            std::fs::remove_dir_all(dir).unwrap();
+            if let Ok(url) = std::env::var("JCSELECT_TEST_POSTGRES_URL") {
+                let schema = format!("jcs_bench_{}", Uuid::new_v4().simple());
+                let store = jcselect_store_postgres::PgStore::open_in_schema(&url, &schema)
+                    .await
+                    .unwrap();
+                fleet("postgres", Arc::new(store), count).await;
+                let pool = sqlx::PgPool::connect(&url).await.unwrap();
+                sqlx::query(&format!("DROP SCHEMA {schema} CASCADE"))
+                    .execute(&pool)
+                    .await
+                    .unwrap();
+            }
+        }
+    });
+}
