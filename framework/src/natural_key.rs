@@ -2,13 +2,13 @@
 //! as stored and as a push writes, so that a record taking a key another
 //! record holds is refused as `invalid` naming the holder.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use uuid::Uuid;
 
 use crate::decl::NaturalKey;
 use crate::record::{FieldValue, Record};
-use crate::store::{RecordTransaction, StoreError};
+use crate::store::{FieldIn, RecordTransaction, StoreError};
 
 /// (entity, key position, the key's values as text) → holder.
 type Claim = (&'static str, usize, String);
@@ -56,36 +56,44 @@ impl Claims {
         source: &mut dyn RecordTransaction,
         records: impl Iterator<Item = &'r Record>,
     ) -> Result<Self, StoreError> {
-        type Wanted<'r> = (
-            &'r Record,
-            Vec<FieldValue>,
-            std::collections::HashSet<String>,
-        );
+        /// Per key field, its distinct values among the records.
+        type Wanted<'r> = (&'r Record, Vec<(Vec<FieldValue>, HashSet<String>)>);
         let mut wanted: HashMap<(&'static str, usize), Wanted<'r>> = HashMap::new();
         for record in records {
             let entity = record.entity();
             for (position, key) in entity.natural_keys.iter().enumerate() {
-                let Some(field) = key.fields.last() else {
-                    continue;
-                };
-                if let Some(value) = record.get(field).filter(|v| **v != FieldValue::Null) {
-                    let entry = wanted
-                        .entry((entity.name, position))
-                        .or_insert_with(|| (record, Vec::new(), Default::default()));
-                    if entry.2.insert(value.to_json().to_string()) {
-                        entry.1.push(value.clone());
+                let values: Option<Vec<&FieldValue>> = key
+                    .fields
+                    .iter()
+                    .map(|field| record.get(field).filter(|v| **v != FieldValue::Null))
+                    .collect();
+                let Some(values) = values else { continue };
+                let entry = wanted.entry((entity.name, position)).or_insert_with(|| {
+                    (record, vec![(Vec::new(), HashSet::new()); key.fields.len()])
+                });
+                for (value, (list, seen)) in values.into_iter().zip(entry.1.iter_mut()) {
+                    if seen.insert(value.to_json().to_string()) {
+                        list.push(value.clone());
                     }
                 }
             }
         }
         let mut claims = Claims::default();
-        for ((_, position), (example, values, _)) in wanted {
+        for ((_, position), (example, mut values)) in wanted {
             let entity = example.entity();
-            let field = entity.natural_keys[position]
-                .fields
-                .last()
-                .expect("keys have fields");
-            for holder in source.find_by_field(entity, field, &values).await? {
+            let key = &entity.natural_keys[position];
+            // the most varied field last: the store reads it in chunks
+            let mut order: Vec<usize> = (0..key.fields.len()).collect();
+            order.sort_by_key(|n| values[*n].0.len());
+            let columns: Vec<(&'static str, Vec<FieldValue>)> = order
+                .iter()
+                .map(|n| (key.fields[*n], std::mem::take(&mut values[*n].0)))
+                .collect();
+            let conditions: Vec<FieldIn<'_>> = columns
+                .iter()
+                .map(|(field, values)| FieldIn { field, values })
+                .collect();
+            for holder in source.find_matching(entity, &conditions).await? {
                 claims.update(None, &holder);
             }
         }

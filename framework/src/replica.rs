@@ -366,7 +366,11 @@ async fn yield_unique_values(
         if values.is_empty() {
             continue;
         }
-        for mut holder in tx.find_by_field(entity, field.name, &values).await? {
+        let condition = crate::store::FieldIn {
+            field: field.name,
+            values: &values,
+        };
+        for mut holder in tx.find_matching(entity, &[condition]).await? {
             if incoming.contains(&holder.id()) {
                 continue;
             }

@@ -37,15 +37,26 @@ pub trait RecordTransaction: Send {
         records: &[Record],
     ) -> Result<(), StoreError>;
 
-    /// The stored records of `entity` (tombstones included) whose `field`
-    /// holds one of `values` (none of them null): how natural keys are
-    /// checked.
-    async fn find_by_field(
+    /// The stored records of `entity` (tombstones included) in which every
+    /// field of `conditions` holds one of its values (none of them null):
+    /// how natural keys are checked, with every field of a key at once.
+    /// Only the last condition's values may be many (they are read in
+    /// chunks); the others' are few.
+    async fn find_matching(
         &mut self,
         entity: &'static EntityDecl,
-        field: &'static str,
-        values: &[crate::record::FieldValue],
+        conditions: &[FieldIn<'_>],
     ) -> Result<Vec<Record>, StoreError>;
+}
+
+/// A condition of [`RecordTransaction::find_matching`]: `field` holds one
+/// of `values`.
+#[derive(Debug, Clone, Copy)]
+pub struct FieldIn<'v> {
+    /// The declared field.
+    pub field: &'static str,
+    /// The values it may hold.
+    pub values: &'v [crate::record::FieldValue],
 }
 
 pub use client::{ClientStore, ClientTransaction, OutboxEntry, OutboxState, OutboxSummary};

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use jcselect_sync::record::{FieldValue, Record};
+use jcselect_sync::record::Record;
 use jcselect_sync::store::{
     LogEntry, LogPosition, LogQuery, Login, PushTransaction, RecordTransaction, RefreshSession,
     SeenOutcome, ServerStore, StoreError,
@@ -46,13 +46,12 @@ impl RecordTransaction for FailingPush {
         self.0.upsert_records(entity, records).await
     }
 
-    async fn find_by_field(
+    async fn find_matching(
         &mut self,
         entity: &'static EntityDecl,
-        field: &'static str,
-        values: &[FieldValue],
+        conditions: &[jcselect_sync::store::FieldIn<'_>],
     ) -> Result<Vec<Record>, StoreError> {
-        self.0.find_by_field(entity, field, values).await
+        self.0.find_matching(entity, conditions).await
     }
 }
 

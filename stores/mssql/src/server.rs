@@ -413,20 +413,39 @@ impl RecordTransaction for MssqlPush {
         Ok(())
     }
 
-    async fn find_by_field(
+    async fn find_matching(
         &mut self,
         entity: &'static EntityDecl,
-        field: &'static str,
-        values: &[jcselect_sync::FieldValue],
+        conditions: &[jcselect_sync::store::FieldIn<'_>],
     ) -> Result<Vec<Record>, StoreError> {
-        let Some(declared) = entity.all_fields().find(|declared| declared.name == field) else {
+        let Some((last, fixed)) = conditions.split_last() else {
             return Ok(Vec::new());
         };
+        let type_of = |field: &str| {
+            entity
+                .all_fields()
+                .find(|declared| declared.name == field)
+                .map(|declared| declared.ty)
+        };
+        let fixed_values: usize = fixed.iter().map(|c| c.values.len()).sum();
+        let room = DIALECT.max_parameters().saturating_sub(fixed_values).max(1);
         let mut records = Vec::new();
-        for chunk in values.chunks(DIALECT.max_parameters()) {
-            let mut query = Query::new(sql::select_by_field(DIALECT, entity, field, chunk.len()));
-            for value in chunk {
-                bind(&mut query, value, declared.ty);
+        for chunk in last.values.chunks(room) {
+            let shape: Vec<(&'static str, usize)> = fixed
+                .iter()
+                .map(|c| (c.field, c.values.len()))
+                .chain(std::iter::once((last.field, chunk.len())))
+                .collect();
+            let mut query = Query::new(sql::select_matching(DIALECT, entity, &shape));
+            let bound = fixed
+                .iter()
+                .flat_map(|c| c.values.iter().map(move |value| (c.field, value)))
+                .chain(chunk.iter().map(|value| (last.field, value)));
+            for (field, value) in bound {
+                let Some(ty) = type_of(field) else {
+                    return Ok(Vec::new());
+                };
+                bind(&mut query, value, ty);
             }
             for row in fetch(self.conn(), query).await? {
                 records.push(decode_record(entity, &row)?);

@@ -64,9 +64,9 @@ pub fn all_statements(entities: &[&'static EntityDecl]) -> Vec<String> {
         all.extend(sql::create_indexes(DIALECT, entity));
         all.extend(upgrade_statements(entity));
         for key in entity.natural_keys {
-            for field in key.fields {
-                all.push(sql::select_by_field(DIALECT, entity, field, 2));
-            }
+            let shape: Vec<(&'static str, usize)> =
+                key.fields.iter().map(|field| (*field, 2)).collect();
+            all.push(sql::select_matching(DIALECT, entity, &shape));
         }
         for rows in [1, 3] {
             all.push(sql::select_records(DIALECT, entity, rows).to_string());

@@ -353,17 +353,24 @@ impl RecordTransaction for PgPush {
         Ok(())
     }
 
-    async fn find_by_field(
+    async fn find_matching(
         &mut self,
         entity: &'static EntityDecl,
-        field: &'static str,
-        values: &[jcselect_sync::FieldValue],
+        conditions: &[jcselect_sync::store::FieldIn<'_>],
     ) -> Result<Vec<Record>, StoreError> {
-        let Some(declared) = entity.all_fields().find(|declared| declared.name == field) else {
-            return Ok(Vec::new());
-        };
-        let text = sql::postgres::select_by_field(entity, field);
-        bind_array(sqlx::query(&text), column_array(declared.ty, values.iter()))
+        let fields: Vec<&'static str> = conditions.iter().map(|c| c.field).collect();
+        let text = sql::postgres::select_matching(entity, &fields);
+        let mut query = sqlx::query(&text);
+        for condition in conditions {
+            let Some(declared) = entity
+                .all_fields()
+                .find(|declared| declared.name == condition.field)
+            else {
+                return Ok(Vec::new());
+            };
+            query = bind_array(query, column_array(declared.ty, condition.values.iter()));
+        }
+        query
             .fetch_all(&mut *self.tx)
             .await
             .map_err(backend)?

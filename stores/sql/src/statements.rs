@@ -101,19 +101,28 @@ pub fn select_records(dialect: Dialect, entity: &'static EntityDecl, ids: usize)
     })
 }
 
-/// `SELECT` every column of the records whose `field` is one of `values`
-/// bound values; columns in [`EntityDecl::all_fields`] order.
-pub fn select_by_field(
+/// `SELECT` every column of the records in which each `(field, n)` of
+/// `conditions` holds one of `n` bound values (binds them in order);
+/// columns in [`EntityDecl::all_fields`] order.
+pub fn select_matching(
     dialect: Dialect,
     entity: &'static EntityDecl,
-    field: &'static str,
-    values: usize,
+    conditions: &[(&'static str, usize)],
 ) -> String {
+    let mut next = 1;
+    let clauses: Vec<String> = conditions
+        .iter()
+        .map(|(field, values)| {
+            let clause = format!("{field} IN ({})", placeholders(dialect, next, *values));
+            next += values;
+            clause
+        })
+        .collect();
     format!(
-        "SELECT {} FROM {} WHERE {field} IN ({})",
+        "SELECT {} FROM {} WHERE {}",
         column_list(entity),
         entity.table,
-        placeholders(dialect, 1, values)
+        clauses.join(" AND ")
     )
 }
 
@@ -489,18 +498,26 @@ pub mod postgres {
         }
     }
 
-    /// `SELECT` every column of the records whose `field` is in the bound
-    /// array; columns in [`EntityDecl::all_fields`] order.
-    pub fn select_by_field(entity: &'static EntityDecl, field: &'static str) -> String {
-        let ty = entity
-            .all_fields()
-            .find(|declared| declared.name == field)
-            .map_or(FieldType::Text, |declared| declared.ty);
+    /// `SELECT` every column of the records in which each of `fields` is
+    /// in its bound array (one array per field, in order); columns in
+    /// [`EntityDecl::all_fields`] order.
+    pub fn select_matching(entity: &'static EntityDecl, fields: &[&'static str]) -> String {
+        let clauses: Vec<String> = fields
+            .iter()
+            .enumerate()
+            .map(|(n, field)| {
+                let ty = entity
+                    .all_fields()
+                    .find(|declared| declared.name == *field)
+                    .map_or(FieldType::Text, |declared| declared.ty);
+                format!("{field} = ANY(${}::{})", n + 1, array_type(ty))
+            })
+            .collect();
         format!(
-            "SELECT {} FROM {} WHERE {field} = ANY($1::{})",
+            "SELECT {} FROM {} WHERE {}",
             column_list(entity),
             entity.table,
-            array_type(ty)
+            clauses.join(" AND ")
         )
     }
 

@@ -121,17 +121,26 @@ impl jcselect_sync::store::RecordTransaction for SqliteTx {
         self.upsert(entity, records).await
     }
 
-    async fn find_by_field(
+    async fn find_matching(
         &mut self,
         entity: &'static EntityDecl,
-        field: &'static str,
-        values: &[jcselect_sync::FieldValue],
+        conditions: &[jcselect_sync::store::FieldIn<'_>],
     ) -> Result<Vec<Record>, StoreError> {
+        let Some((last, fixed)) = conditions.split_last() else {
+            return Ok(Vec::new());
+        };
+        let fixed_values: usize = fixed.iter().map(|c| c.values.len()).sum();
+        let room = DIALECT.max_parameters().saturating_sub(fixed_values).max(1);
         let mut records = Vec::new();
-        for chunk in values.chunks(DIALECT.max_parameters()) {
-            let text = sql::select_by_field(DIALECT, entity, field, chunk.len());
+        for chunk in last.values.chunks(room) {
+            let shape: Vec<(&'static str, usize)> = fixed
+                .iter()
+                .map(|c| (c.field, c.values.len()))
+                .chain(std::iter::once((last.field, chunk.len())))
+                .collect();
+            let text = sql::select_matching(DIALECT, entity, &shape);
             let mut query = sqlx::query(&text);
-            for value in chunk {
+            for value in fixed.iter().flat_map(|c| c.values).chain(chunk) {
                 query = bind(query, value);
             }
             for row in query.fetch_all(&mut *self.tx).await.map_err(backend)? {
