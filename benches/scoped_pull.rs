@@ -4,6 +4,8 @@
 //! per pen. The pull path is the server's own (`read_pull` on the store,
 //! in-process: no HTTP), as the operator of one pen.
 //!
+//! Writes its section of BENCHMARKS.md, goals included.
+//!
 //! `JCSELECT_BENCH_PENS=100,1000 cargo bench -p jcselect-benches --bench
 //! scoped_pull` (SQLite; PostgreSQL too when JCSELECT_TEST_POSTGRES_URL is
 //! set). Wall time per pull is the median of 5; the process's CPU time over
@@ -116,7 +118,29 @@ fn ms(duration: Duration) -> String {
     format!("{:.1} ms", duration.as_secs_f64() * 1000.0)
 }
 
-async fn fleet(database: &str, store: Arc<dyn ServerStore>, pens: usize) {
+/// One table row: database, pens, log rows, pull, rows, wall, CPU.
+fn row(
+    database: &str,
+    pens: usize,
+    head: i64,
+    pull: &str,
+    rows: usize,
+    wall: Duration,
+    cpu: Duration,
+) -> String {
+    format!(
+        "| {database} | {pens} | {head} | {pull} | {rows} | {} | {} |",
+        ms(wall),
+        ms(cpu)
+    )
+}
+
+const FRESH: &str = "fresh pen's first pull";
+const QUIET: &str = "incremental, quiet fleet";
+const BUSY: &str = "incremental after 35000 other-pen changes";
+
+async fn fleet(database: &str, store: Arc<dyn ServerStore>, pens: usize) -> Vec<String> {
+    let mut lines = Vec::new();
     let entities: Vec<_> = jcselect_entities::registry().unwrap().entities().collect();
     store.migrate(&entities).await.unwrap();
     let world = World::new();
@@ -168,11 +192,7 @@ async fn fleet(database: &str, store: Arc<dyn ServerStore>, pens: usize) {
         pens: vec![fleet[mine].id],
     };
     let (rows, wall, cpu_each) = measured(&store, &operator, None).await;
-    println!(
-        "| {database} | {pens} | {head} | fresh pen's first pull | {rows} | {} | {} |",
-        ms(wall),
-        ms(cpu_each)
-    );
+    lines.push(row(database, pens, head, FRESH, rows, wall, cpu_each));
 
     // 5 changes of its own after its cursor, the rest of the fleet quiet
     let cursor = pull(&store, &operator, None).await.1;
@@ -190,11 +210,7 @@ async fn fleet(database: &str, store: Arc<dyn ServerStore>, pens: usize) {
     };
     push(&store, &world, marked(&voters_of[mine], 5)).await;
     let (rows, wall, cpu_each) = measured(&store, &operator, Some(cursor)).await;
-    println!(
-        "| {database} | {pens} | {head} | incremental, quiet fleet | {rows} | {} | {} |",
-        ms(wall),
-        ms(cpu_each)
-    );
+    lines.push(row(database, pens, head, QUIET, rows, wall, cpu_each));
 
     // one 300 s interval of the other pens' traffic, then 5 of its own
     let cursor = pull(&store, &operator, None).await.1;
@@ -210,11 +226,96 @@ async fn fleet(database: &str, store: Arc<dyn ServerStore>, pens: usize) {
     push(&store, &world, others).await;
     push(&store, &world, marked(&voters_of[mine][5..], 5)).await;
     let (rows, wall, cpu_each) = measured(&store, &operator, Some(cursor)).await;
-    println!(
-        "| {database} | {pens} | {head} | incremental after {OTHER_CHANGES} other-pen changes | {rows} | {} | {} |",
-        ms(wall),
-        ms(cpu_each)
-    );
+    lines.push(row(database, pens, head, BUSY, rows, wall, cpu_each));
+    for line in &lines {
+        println!("{line}");
+    }
+    lines
+}
+
+/// The cells of a table row.
+fn cells(line: &str) -> Vec<&str> {
+    line.trim_matches('|').split('|').map(str::trim).collect()
+}
+
+/// The wall time of the row of (`database`, `pens`, `pull`), in ms.
+fn wall_of(rows: &[String], database: &str, pens: &str, pull: &str) -> Option<f64> {
+    rows.iter().map(|line| cells(line)).find_map(|c| {
+        (c.len() == 7 && c[0] == database && c[1] == pens && c[3] == pull)
+            .then(|| c[5].trim_end_matches(" ms").parse().ok())
+            .flatten()
+    })
+}
+
+/// The report's section: this run's rows over an earlier run's of other
+/// sizes, and the goals of the issue read off them.
+fn section(rows: Vec<String>, command: &str) -> String {
+    let key = |line: &String| {
+        let c = cells(line);
+        (
+            c[0].to_owned(),
+            c[1].parse::<usize>().unwrap_or(0),
+            c[3].to_owned(),
+        )
+    };
+    let mut merged: std::collections::BTreeMap<(String, usize, String), String> =
+        jcselect_benches::section_rows("scoped_pull")
+            .into_iter()
+            .filter(|line| cells(line).len() == 7)
+            .map(|line| (key(&line), line))
+            .collect();
+    for line in rows {
+        merged.insert(key(&line), line);
+    }
+    let rows: Vec<String> = merged.into_values().collect();
+    let mut out = String::new();
+    out.push_str("## One pen's pull as the fleet grows (600 voters per pen)\n\n");
+    out.push_str(&format!(
+        "Written by `benches/scoped_pull.rs` (`{command}`), {}; rows of sizes this run did not measure are an earlier run's. The pull is the server's (`read_pull` on the store, in-process), as the operator of one pen, pages of 1,000; wall is the median of 5, CPU this process's (the database's too on SQLite; on PostgreSQL the database's own CPU is not counted).\n\n",
+        Timestamp::now()
+    ));
+    out.push_str("| database | pens | log rows | pull | rows | wall (median of 5) | CPU of this process |\n|---|---|---|---|---|---|---|\n");
+    for line in &rows {
+        out.push_str(line);
+        out.push('\n');
+    }
+    out.push_str("\n| goal | measured | verdict |\n|---|---|---|\n");
+    for database in ["sqlite", "postgres"] {
+        let largest = rows
+            .iter()
+            .map(|line| cells(line))
+            .filter(|c| c.len() == 7 && c[0] == database)
+            .filter_map(|c| c[1].parse::<usize>().ok())
+            .max();
+        let (Some(small), Some(large)) = (wall_of(&rows, database, "100", FRESH), largest) else {
+            continue;
+        };
+        let large = large.to_string();
+        if let Some(big) = wall_of(&rows, database, &large, FRESH) {
+            let ratio = big / small;
+            out.push_str(&format!(
+                "| {database}: a fresh pen's first pull at {large} pens within 1.5× of 100 pens | {big:.1} ms vs {small:.1} ms (×{ratio:.2}) | {} |\n",
+                if ratio <= 1.5 { "met" } else { "**missed**" }
+            ));
+            let pens: f64 = large.parse().unwrap_or(0.0);
+            let morning = big / 1000.0 * pens;
+            out.push_str(&format!(
+                "| {database}: the morning, {large} fresh pens pulling their pen, under 10 min of server time | {morning:.0} s ({large} × {big:.1} ms) | {} |\n",
+                if morning < 600.0 { "met" } else { "**missed**" }
+            ));
+        }
+        if let (Some(quiet), Some(busy)) = (
+            wall_of(&rows, database, &large, QUIET),
+            wall_of(&rows, database, &large, BUSY),
+        ) {
+            let ratio = busy / quiet;
+            out.push_str(&format!(
+                "| {database}: incremental pull after 35,000 other-pen changes within 2× of a quiet one ({large} pens) | {busy:.1} ms vs {quiet:.1} ms (×{ratio:.2}) | {} |\n",
+                if ratio <= 2.0 { "met" } else { "**missed**" }
+            ));
+        }
+    }
+    out
 }
 
 fn main() {
@@ -224,28 +325,43 @@ fn main() {
         .filter_map(|n| n.trim().parse().ok())
         .collect();
     let runtime = tokio::runtime::Runtime::new().unwrap();
+    let command = format!(
+        "JCSELECT_BENCH_PENS={}{} cargo bench -p jcselect-benches --bench scoped_pull",
+        pens.iter()
+            .map(usize::to_string)
+            .collect::<Vec<_>>()
+            .join(","),
+        if std::env::var("JCSELECT_TEST_POSTGRES_URL").is_ok() {
+            " JCSELECT_TEST_POSTGRES_URL=…"
+        } else {
+            ""
+        }
+    );
     runtime.block_on(async {
-        println!("| database | pens | log rows | pull | rows | wall (median of 5) | CPU of this process |");
-        println!("|---|---|---|---|---|---|---|");
+        let mut rows = Vec::new();
         for &count in &pens {
             let dir = std::env::temp_dir().join(format!("jcselect-scoped-{}", Uuid::new_v4()));
             std::fs::create_dir_all(&dir).unwrap();
             let url = format!("sqlite://{}", dir.join("bench.db").display());
-            let store = jcselect_store_sqlite::SqliteStore::open(&url).await.unwrap();
-            fleet("sqlite", Arc::new(store), count).await;
+            let store = jcselect_store_sqlite::SqliteStore::open(&url)
+                .await
+                .unwrap();
+            rows.extend(fleet("sqlite", Arc::new(store), count).await);
             std::fs::remove_dir_all(dir).unwrap();
             if let Ok(url) = std::env::var("JCSELECT_TEST_POSTGRES_URL") {
                 let schema = format!("jcs_bench_{}", Uuid::new_v4().simple());
                 let store = jcselect_store_postgres::PgStore::open_in_schema(&url, &schema)
                     .await
                     .unwrap();
-                fleet("postgres", Arc::new(store), count).await;
+                rows.extend(fleet("postgres", Arc::new(store), count).await);
                 let pool = sqlx::PgPool::connect(&url).await.unwrap();
                 sqlx::query(&format!("DROP SCHEMA {schema} CASCADE"))
                     .execute(&pool)
                     .await
                     .unwrap();
             }
+            // after every size, so a long run leaves what it measured
+            jcselect_benches::write_section("scoped_pull", &section(rows.clone(), &command));
         }
     });
 }

@@ -939,7 +939,14 @@ impl Run {
         );
         let _ = writeln!(out, "|---|---|---|---|---|");
         out.push_str(election);
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../BENCHMARKS.md");
+        // sections other benchmarks wrote stay
+        let path = jcselect_benches::report_path();
+        let earlier = std::fs::read_to_string(&path).unwrap_or_default();
+        let kept = jcselect_benches::kept_sections(&earlier);
+        if !kept.is_empty() {
+            out.push('\n');
+            out.push_str(&kept);
+        }
         std::fs::write(&path, out).unwrap();
         eprintln!("wrote {}", path.display());
     }

@@ -24,3 +24,80 @@ pub fn report(database: &str, what: &str, ours: f64, raw: f64) {
         ours / raw
     );
 }
+
+/// The path of the report every benchmark writes into.
+pub fn report_path() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../BENCHMARKS.md")
+}
+
+fn markers(name: &str) -> (String, String) {
+    (format!("<!-- {name} -->"), format!("<!-- /{name} -->"))
+}
+
+/// The sections other benchmarks wrote into `report` (between their
+/// `<!-- name -->` markers), to keep when one benchmark rewrites the rest.
+pub fn kept_sections(report: &str) -> String {
+    let mut kept = String::new();
+    let mut rest = report;
+    while let Some(start) = rest.find("<!-- ") {
+        let Some(name_end) = rest[start..].find(" -->") else {
+            break;
+        };
+        let name = &rest[start + 5..start + name_end];
+        let (_, close) = markers(name);
+        let Some(end) = rest.find(&close) else { break };
+        kept.push_str(&rest[start..end + close.len()]);
+        kept.push('\n');
+        rest = &rest[end + close.len()..];
+    }
+    kept
+}
+
+/// Writes `content` as the section `name` of the report, replacing the
+/// section's earlier text and keeping everything else.
+pub fn write_section(name: &str, content: &str) {
+    let path = report_path();
+    let report = std::fs::read_to_string(&path).unwrap_or_default();
+    let (open, close) = markers(name);
+    let section = format!("{open}\n{content}{close}\n");
+    let updated = match (report.find(&open), report.find(&close)) {
+        (Some(start), Some(end)) if start < end => format!(
+            "{}{section}{}",
+            &report[..start],
+            report[end + close.len()..].trim_start_matches('\n')
+        ),
+        _ => format!("{report}\n{section}"),
+    };
+    std::fs::write(&path, updated).unwrap();
+    eprintln!("wrote section {name} of {}", path.display());
+}
+
+/// The table rows (`| …`, past the header and its rule) of the report's
+/// section `name`, as an earlier run wrote them.
+pub fn section_rows(name: &str) -> Vec<String> {
+    let report = std::fs::read_to_string(report_path()).unwrap_or_default();
+    let (open, close) = markers(name);
+    let (Some(start), Some(end)) = (report.find(&open), report.find(&close)) else {
+        return Vec::new();
+    };
+    report[start..end]
+        .lines()
+        .filter(|line| line.starts_with("| ") && !line.starts_with("| database"))
+        .map(str::to_owned)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::kept_sections;
+
+    #[test]
+    fn sections_of_other_benchmarks_are_kept_whole() {
+        let report = "# Benchmarks\n\nold table\n<!-- scoped_pull -->\n## One pen\n| a |\n<!-- /scoped_pull -->\ntail\n";
+        assert_eq!(
+            kept_sections(report),
+            "<!-- scoped_pull -->\n## One pen\n| a |\n<!-- /scoped_pull -->\n"
+        );
+        assert_eq!(kept_sections("# Benchmarks\nno sections\n"), "");
+    }
+}
