@@ -22,6 +22,7 @@ pub mod pull;
 pub mod push;
 pub mod record;
 mod registry;
+pub mod relog;
 pub mod replica;
 pub mod scope;
 pub mod store;

@@ -8,6 +8,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use jcselect_server::settings::{database_url, FileSettings, Overrides, Settings};
 use jcselect_server::{auth, database, http, secret, users, ServerError};
 use jcselect_sync::auth::Role;
+use jcselect_sync::Syncable;
 use tokio::io::AsyncReadExt;
 use uuid::Uuid;
 
@@ -87,6 +88,10 @@ enum UserCommand {
     /// Create a user and print its id. Its User record syncs to every
     /// replica; its password hash stays on the server.
     Add(UserAddArgs),
+    /// Set the pens an operator works at. Its stations' next pull brings
+    /// the records of the pens it gains; those of pens it loses stop
+    /// coming.
+    Pens(UserPensArgs),
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -117,6 +122,19 @@ struct UserAddArgs {
     /// Display name. [default: the user name]
     #[arg(long)]
     full_name: Option<String>,
+}
+
+#[derive(Args)]
+struct UserPensArgs {
+    #[command(flatten)]
+    common: Common,
+    /// The operator's log-in name.
+    #[arg(long)]
+    username: String,
+    /// A pen it works at, by id (repeat for several; the list replaces the
+    /// one it had).
+    #[arg(long = "pen", value_name = "UUID", required = true)]
+    pens: Vec<Uuid>,
 }
 
 #[derive(Args)]
@@ -223,6 +241,43 @@ async fn add_user(args: UserAddArgs) -> Result<(), ServerError> {
     Ok(())
 }
 
+/// Pens by town and label, for people ("none" for no pen).
+async fn pen_names(store: &dyn jcselect_sync::store::ServerStore, pens: &[Uuid]) -> String {
+    let mut names = Vec::new();
+    for pen in pens {
+        let name = match store.get_record(jcselect_entities::Pen::DECL, *pen).await {
+            Ok(Some(record)) => jcselect_entities::Pen::from_record(&record)
+                .map(|pen| format!("{} / {}", pen.town_name, pen.label))
+                .unwrap_or_else(|_| pen.to_string()),
+            _ => pen.to_string(),
+        };
+        names.push(name);
+    }
+    if names.is_empty() {
+        "none".to_owned()
+    } else {
+        names.join(", ")
+    }
+}
+
+async fn set_pens(args: UserPensArgs) -> Result<(), ServerError> {
+    let url = database_url(
+        args.common.database.clone(),
+        args.common.file()?.database_url,
+    );
+    let registry = jcselect_server::registry()?;
+    let store = database::open_store(&url, registry).await?;
+    let changed = users::set_pens(store.as_ref(), registry, &args.username, args.pens).await?;
+    println!(
+        "{}: pens added: {}; pens removed: {}; {} records of the added pens logged again for its stations",
+        args.username,
+        pen_names(store.as_ref(), &changed.added).await,
+        pen_names(store.as_ref(), &changed.removed).await,
+        changed.relogged
+    );
+    Ok(())
+}
+
 async fn mint_token(args: MintArgs) -> Result<(), ServerError> {
     let file = args.common.file()?;
     let overrides = Overrides {
@@ -268,6 +323,7 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Serve(args) => serve(args).await,
             Command::User(UserCommand::Add(args)) => add_user(args).await,
+            Command::User(UserCommand::Pens(args)) => set_pens(args).await,
             Command::MintToken(args) => mint_token(args).await,
         }
     });

@@ -160,8 +160,10 @@ pub async fn active_user(
 
 /// What a token's holder may do now: `None` when the user no longer
 /// exists, is inactive or deleted, or is no longer the user the token was
-/// given to; else the token's role and pens narrowed to what the user holds
-/// now.
+/// given to; else the token's role narrowed to the user's role now, and the
+/// pens its log-in lists now (an admin changing an operator's pens takes
+/// effect at its next request, so the records `user pens` logs again for a
+/// pen it gains reach it after its cursor).
 pub async fn current_principal(
     store: &dyn ServerStore,
     claimed: &Principal,
@@ -177,17 +179,125 @@ pub async fn current_principal(
         (Role::Admin, Role::Admin) => Role::Admin,
         _ => Role::Operator,
     };
-    let pens = claimed
-        .pens
-        .iter()
-        .copied()
-        .filter(|pen| user.role == Role::Admin || user.login.pens.contains(pen))
-        .collect();
+    let pens = user.login.pens;
     Ok(Some(Principal {
         user_id: claimed.user_id,
         role,
         pens,
     }))
+}
+
+/// What `user pens` changed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PensChanged {
+    /// Pens the operator gained.
+    pub added: Vec<Uuid>,
+    /// Pens it lost.
+    pub removed: Vec<Uuid>,
+    /// Records of the gained pens logged again, for its stations to pull.
+    pub relogged: usize,
+}
+
+/// Sets the pens an operator works at: its log-in's pens, its `User` record
+/// logged again in its new scopes, and the records of each pen it gains
+/// logged again, so that its stations' next pull brings them whatever
+/// their cursors (records of pens it lost stop coming). Refuses an admin
+/// (who reaches every pen), an empty list and a pen the server does not
+/// hold.
+pub async fn set_pens(
+    store: &dyn ServerStore,
+    registry: &Registry,
+    username: &str,
+    pens: Vec<Uuid>,
+) -> Result<PensChanged, ServerError> {
+    let login = store
+        .login(username)
+        .await?
+        .ok_or_else(|| ServerError::User(format!("there is no user {username:?}")))?;
+    let record = store
+        .get_record(User::DECL, login.user_id)
+        .await?
+        .ok_or_else(|| ServerError::User(format!("user {username:?} has no User record")))?;
+    let user = User::from_record(&record).map_err(jcselect_sync::store::StoreError::from)?;
+    if user.role == UserRole::Admin {
+        return Err(ServerError::User(format!(
+            "{username:?} is an admin and reaches every pen; pens are for operators"
+        )));
+    }
+    if pens.is_empty() {
+        return Err(ServerError::User(
+            "an operator works at one pen at least: give --pen".into(),
+        ));
+    }
+    for pen in &pens {
+        if store
+            .get_record(jcselect_entities::Pen::DECL, *pen)
+            .await?
+            .is_none()
+        {
+            return Err(ServerError::User(format!(
+                "there is no pen {pen} on this server"
+            )));
+        }
+    }
+    let added: Vec<Uuid> = pens
+        .iter()
+        .copied()
+        .filter(|p| !login.pens.contains(p))
+        .collect();
+    let removed: Vec<Uuid> = login
+        .pens
+        .iter()
+        .copied()
+        .filter(|p| !pens.contains(p))
+        .collect();
+    let login = Login { pens, ..login };
+    let now = Timestamp::now();
+    // a new version of the record, placed by the new log-in
+    let relogged_user = User {
+        updated_at: now.max(user.updated_at.plus_micros(1)),
+        ..user
+    };
+    let request = SyncPushRequest {
+        client_id: "jcselect-server user pens".into(),
+        changes: vec![EntityChange {
+            change_id: Uuid::now_v7(),
+            entity_type: User::DECL.name.into(),
+            entity_id: relogged_user.id,
+            operation: Operation::Update,
+            timestamp: relogged_user.updated_at,
+            data: serde_json::value::to_raw_value(&relogged_user).expect("a user serialises"),
+        }],
+    };
+    let context = PushContext {
+        registry,
+        audit: &SyncAudit,
+        max_clock_skew_micros: 0,
+        accept_credentials: true,
+        new_logins: std::slice::from_ref(&login),
+    };
+    let system = Principal {
+        user_id: relogged_user.id,
+        role: Role::Admin,
+        pens: vec![],
+    };
+    let response = apply_push(store, &context, &system, &request, now).await?;
+    if response.processed_count != 1 {
+        return Err(ServerError::User(format!(
+            "the user record was refused: {response:?}"
+        )));
+    }
+    store.put_login(&login).await?;
+    let mut relogged = 0;
+    for pen in &added {
+        relogged +=
+            jcselect_sync::relog::relog_scope(store, registry, *pen, Timestamp::now()).await?;
+    }
+    Ok(PensChanged {
+        added,
+        removed,
+        relogged,
+    })
 }
 
 /// The token `mint-token` prints.
