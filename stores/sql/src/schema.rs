@@ -56,7 +56,7 @@ pub fn create_entity_table(dialect: Dialect, entity: &EntityDecl) -> String {
 }
 
 /// The indexes of an entity: `deleted_at`, every reference, every field
-/// declared indexed or unique.
+/// declared indexed or unique, and every natural key of several fields.
 pub fn create_indexes(dialect: Dialect, entity: &EntityDecl) -> Vec<String> {
     let mut indexes = Vec::new();
     let mut indexed: Vec<&str> = Vec::new();
@@ -72,6 +72,16 @@ pub fn create_indexes(dialect: Dialect, entity: &EntityDecl) -> Vec<String> {
     for field in indexed {
         let name = format!("ix_{}_{}", entity.table, field);
         indexes.push(create_index(dialect, false, &name, entity.table, field));
+    }
+    // a key of several fields is looked up by all of them at once
+    for key in entity
+        .natural_keys
+        .iter()
+        .filter(|key| key.fields.len() > 1)
+    {
+        let name = format!("nk_{}_{}", entity.table, key.fields.join("_"));
+        let columns = key.fields.join(", ");
+        indexes.push(create_index(dialect, false, &name, entity.table, &columns));
     }
     indexes
 }
