@@ -62,17 +62,6 @@ pub async fn add_user(
         },
         is_active: true,
     };
-    let request = SyncPushRequest {
-        client_id: "jcselect-server user add".into(),
-        changes: vec![EntityChange {
-            change_id: Uuid::now_v7(),
-            entity_type: User::DECL.name.into(),
-            entity_id: user.id,
-            operation: Operation::Insert,
-            timestamp: now,
-            data: serde_json::value::to_raw_value(&user).expect("a user serialises"),
-        }],
-    };
     // the hash lives in the User record (the server's is the real one);
     // the log-in keeps the pens, which place the record (PROTOCOL.md §1)
     let login = Login {
@@ -81,12 +70,49 @@ pub async fn add_user(
         password_hash: None,
         pens: new.pens,
     };
+    push_user(
+        store,
+        registry,
+        &user,
+        &login,
+        Operation::Insert,
+        "jcselect-server user add",
+        now,
+    )
+    .await?;
+    store.put_login(&login).await?;
+    Ok(user.id)
+}
+
+/// Pushes a version of a user record as the server itself (credentials
+/// taken from the record), placed by `login` (the log-in being written with
+/// it); an error unless it is applied.
+async fn push_user(
+    store: &dyn ServerStore,
+    registry: &Registry,
+    user: &User,
+    login: &Login,
+    operation: Operation,
+    client_id: &str,
+    now: Timestamp,
+) -> Result<(), ServerError> {
+    let request = SyncPushRequest {
+        client_id: client_id.into(),
+        changes: vec![EntityChange {
+            change_id: Uuid::now_v7(),
+            entity_type: User::DECL.name.into(),
+            entity_id: user.id,
+            operation,
+            timestamp: user.updated_at,
+            data: serde_json::value::to_raw_value(user).expect("a user serialises"),
+        }],
+    };
     let context = PushContext {
         registry,
         audit: &SyncAudit,
         max_clock_skew_micros: 0,
         accept_credentials: true,
-        new_logins: std::slice::from_ref(&login),
+        new_logins: std::slice::from_ref(login),
     };
     let system = Principal {
         user_id: user.id,
@@ -99,8 +125,7 @@ pub async fn add_user(
             "the user record was refused: {response:?}"
         )));
     }
-    store.put_login(&login).await?;
-    Ok(user.id)
+    Ok(())
 }
 
 /// A user who may be given a token: known, active, not deleted.
@@ -258,35 +283,16 @@ pub async fn set_pens(
         updated_at: now.max(user.updated_at.plus_micros(1)),
         ..user
     };
-    let request = SyncPushRequest {
-        client_id: "jcselect-server user pens".into(),
-        changes: vec![EntityChange {
-            change_id: Uuid::now_v7(),
-            entity_type: User::DECL.name.into(),
-            entity_id: relogged_user.id,
-            operation: Operation::Update,
-            timestamp: relogged_user.updated_at,
-            data: serde_json::value::to_raw_value(&relogged_user).expect("a user serialises"),
-        }],
-    };
-    let context = PushContext {
+    push_user(
+        store,
         registry,
-        audit: &SyncAudit,
-        max_clock_skew_micros: 0,
-        accept_credentials: true,
-        new_logins: std::slice::from_ref(&login),
-    };
-    let system = Principal {
-        user_id: relogged_user.id,
-        role: Role::Admin,
-        pens: vec![],
-    };
-    let response = apply_push(store, &context, &system, &request, now).await?;
-    if response.processed_count != 1 {
-        return Err(ServerError::User(format!(
-            "the user record was refused: {response:?}"
-        )));
-    }
+        &relogged_user,
+        &login,
+        Operation::Update,
+        "jcselect-server user pens",
+        now,
+    )
+    .await?;
     store.put_login(&login).await?;
     let mut relogged = 0;
     for pen in &added {
