@@ -208,6 +208,28 @@ async fn as_entitled(
     serde_json::to_string(&record).map_err(|error| error.to_string())
 }
 
+/// How many changes are left from this page on (PROTOCOL.md §4's
+/// `total_available`), at the cost of a page at most: for an admin, every
+/// log position after the cursor (an upper bound: it counts superseded
+/// positions too); for an operator, its scopes' entries counted through the
+/// scope index up to ten pages ahead (exact below that, a lower bound
+/// beyond).
+async fn estimate_available(
+    store: &dyn ServerStore,
+    query: &LogQuery,
+    head_seq: i64,
+    limit: usize,
+) -> Result<u64, StoreError> {
+    let available = match query.scope.pens() {
+        None => u64::try_from(head_seq - query.after_seq).unwrap_or(0),
+        Some(_) => {
+            let cap = (limit * 10).max(MAX_PULL_LIMIT) as u64 + query.offset;
+            store.count_log(query, cap).await?
+        }
+    };
+    Ok(available.saturating_sub(query.offset))
+}
+
 /// Reads one pull page for `principal`. `limit` must be 1…[`MAX_PULL_LIMIT`].
 pub async fn read_pull(
     store: &dyn ServerStore,
@@ -232,30 +254,33 @@ pub async fn read_pull(
             offset,
         ),
     };
+    // The seed's offset pages count positions, superseded ones included,
+    // so that a version superseded between two pages shifts nothing.
+    let with_superseded = matches!(from, PullFrom::LastSync { .. });
     let query = LogQuery {
         after_seq,
         offset,
         up_to_seq: head.receive_seq,
         scope: principal.scope_filter(),
         limit: limit + 1,
+        with_superseded,
     };
     let mut entries = store.read_log(&query).await?;
     let has_more = entries.len() > limit;
     entries.truncate(limit);
-    // Receive positions are contiguous, so an unfiltered count is a
-    // subtraction; a scope filter needs the database to count.
-    let total_available = match query.scope.pens() {
-        None => u64::try_from(head.receive_seq - after_seq).unwrap_or(0),
-        Some(_) => store.count_log(&query).await?,
-    }
-    .saturating_sub(offset);
-
     let (next_seq, server_timestamp) = match (has_more, entries.last()) {
         // Rows of the last transaction may continue on the next page, so a
         // client resuming from this time stamp gets them again, not never.
         (true, Some(last)) => (last.receive_seq, last.received_at.plus_micros(-1)),
         _ => (head.receive_seq.max(after_seq), head.received_at),
     };
+    entries.retain(|entry| !entry.is_superseded());
+    let total_available = if has_more {
+        estimate_available(store, &query, head.receive_seq, limit).await?
+    } else {
+        entries.len() as u64
+    };
+
     let mut changes = Vec::with_capacity(entries.len());
     for entry in entries {
         let corrupt = |problem: String| StoreError::Corrupt {

@@ -151,7 +151,7 @@ pub async fn apply_push(
         .cloned()
         .collect();
     for user in principals {
-        let scope = principal_scope(store, context, &user).await?;
+        let scope = principal_scope(store, context.new_logins, &user).await?;
         known.set_principal_scope(user.id(), scope);
     }
     let claims =
@@ -370,11 +370,11 @@ fn with_stored_credentials<'r>(
 }
 
 /// The scope of a user record ([`ScopeDecl::Principal`]): global for the
-/// admin role, else the pens its log-in lists (a log-in being created with
-/// this push first), else admins only.
-async fn principal_scope(
+/// admin role, else the pens its log-in lists (one of `new_logins`, being
+/// created with this push, first), else admins only.
+pub(crate) async fn principal_scope(
     store: &dyn ServerStore,
-    context: &PushContext<'_>,
+    new_logins: &[Login],
     user: &Record,
 ) -> Result<Scope, StoreError> {
     let ScopeDecl::Principal {
@@ -395,11 +395,7 @@ async fn principal_scope(
     let Some(name) = text(username) else {
         return Ok(Scope::key(ADMIN_ONLY_SCOPE));
     };
-    let login = match context
-        .new_logins
-        .iter()
-        .find(|login| login.username == name)
-    {
+    let login = match new_logins.iter().find(|login| login.username == name) {
         Some(login) => Some(login.clone()),
         None => store.login(name).await?,
     };
@@ -489,7 +485,14 @@ struct Writes {
     /// The last version of each record written, by entity, in first-write
     /// order.
     records: BTreeMap<&'static str, (Vec<Uuid>, HashMap<Uuid, Record>)>,
+    /// One log entry per record written: its first write's position and
+    /// operation, its last version's change id, scope and state.
     log: Vec<(Uuid, Operation, Scope, Record)>,
+    /// Where each record's entry is in `log`.
+    logged: HashMap<RecordKey, usize>,
+    /// The records stored before this push that it writes, by entity: their
+    /// earlier log entries are superseded.
+    superseding: BTreeMap<&'static str, Vec<Uuid>>,
     /// Who holds each natural key, as stored and as written so far.
     claims: crate::natural_key::Claims,
 }
@@ -500,6 +503,8 @@ impl Writes {
             received_at,
             records: BTreeMap::new(),
             log: Vec::new(),
+            logged: HashMap::new(),
+            superseding: BTreeMap::new(),
             claims,
         }
     }
@@ -512,17 +517,31 @@ impl Writes {
         change_id: Uuid,
         operation: Operation,
     ) {
-        let (order, latest) = self.records.entry(record.entity().name).or_default();
-        if latest.insert(record.id(), record.clone()).is_none() {
-            order.push(record.id());
+        let key = (record.entity().name, record.id());
+        let (order, latest) = self.records.entry(key.0).or_default();
+        if latest.insert(key.1, record.clone()).is_none() {
+            order.push(key.1);
+            if known.contains(&key) {
+                self.superseding.entry(key.0).or_default().push(key.1);
+            }
         }
         if !record.entity().natural_keys.is_empty() {
-            let previous = known.get(&(record.entity().name, record.id()));
-            self.claims.update(previous, &record);
+            self.claims.update(known.get(&key), &record);
         }
         known.insert(record.clone());
         let scope = known.scope_of(&record, context.registry);
-        self.log.push((change_id, operation, scope, record));
+        match self.logged.get(&key) {
+            // a record written twice in one push keeps one entry: parents
+            // still come before the children written after them
+            Some(&at) => {
+                let first_operation = self.log[at].1;
+                self.log[at] = (change_id, first_operation, scope, record);
+            }
+            None => {
+                self.logged.insert(key, self.log.len());
+                self.log.push((change_id, operation, scope, record));
+            }
+        }
     }
 
     fn audit(
@@ -564,7 +583,8 @@ impl Writes {
             received_at,
             mut records,
             log,
-            claims: _,
+            superseding,
+            ..
         } = self;
         let upserts = async {
             for entity in context.registry.entities() {
@@ -605,6 +625,9 @@ impl Writes {
         };
         let (upserted, entries) = tokio::join!(upserts, entries);
         upserted?;
+        for (entity_type, ids) in &superseding {
+            tx.supersede_log(entity_type, ids, None).await?;
+        }
         if !entries.is_empty() {
             tx.append_log(&entries).await?;
         }

@@ -8,14 +8,18 @@
 //! server appends the latest version of each of the pen's records at new
 //! positions, in one push transaction: the station's next pull brings them,
 //! and other stations of that pen receive them once more, which the merge
-//! rule makes harmless.
+//! rule makes harmless. Their earlier entries in that scope become stubs,
+//! as any superseded version does.
 
 use std::collections::HashMap;
 
 use uuid::Uuid;
 
 use crate::auth::ScopeFilter;
+use crate::decl::ScopeDecl;
+use crate::record::Record;
 use crate::registry::Registry;
+use crate::scope::{RecordIndex, RecordKey, Scope};
 use crate::store::{LogEntry, LogQuery, ServerStore, StoreError};
 use crate::timestamp::Timestamp;
 
@@ -42,6 +46,7 @@ pub async fn relog_scope(
                 up_to_seq: head.receive_seq,
                 scope: ScopeFilter::GlobalAnd(vec![key]),
                 limit: PAGE,
+                with_superseded: false,
             })
             .await?;
         let Some(last) = page.last() else { break };
@@ -64,10 +69,112 @@ pub async fn relog_scope(
         entry.received_at = received_at;
         entry.change_id = Uuid::now_v7();
     }
+    let mut by_entity: HashMap<&str, Vec<Uuid>> = HashMap::new();
+    for entry in &entries {
+        by_entity
+            .entry(entry.entity_type.as_str())
+            .or_default()
+            .push(entry.entity_id);
+    }
+    for (entity_type, ids) in by_entity {
+        tx.supersede_log(entity_type, &ids, Some(key)).await?;
+    }
     if !entries.is_empty() {
         tx.append_log(&entries).await?;
     }
     tx.commit().await?;
     tracing::info!(scope = %key, records = entries.len(), "a scope's records logged again");
+    Ok(entries.len())
+}
+
+/// Places again the live global entries of records whose entity is not
+/// global by declaration ([`ScopeDecl::Own`], [`ScopeDecl::Principal`]): an
+/// earlier version logged every pen and user globally, which PROTOCOL.md §1
+/// narrows. Each such record whose scope is now narrower is logged again in
+/// its scopes and its global entry becomes a stub, in one push transaction;
+/// returns how many. Run at start-up: once placed, nothing is left to do.
+pub async fn place_global_entries(
+    store: &dyn ServerStore,
+    registry: &Registry,
+    now: Timestamp,
+) -> Result<usize, StoreError> {
+    let mut tx = store.begin_push().await?;
+    let head = tx.head();
+    let mut misplaced: Vec<LogEntry> = Vec::new();
+    let mut after_seq = 0;
+    loop {
+        let page = store
+            .read_log(&LogQuery {
+                after_seq,
+                offset: 0,
+                up_to_seq: head.receive_seq,
+                scope: ScopeFilter::GlobalAnd(Vec::new()),
+                limit: PAGE,
+                with_superseded: false,
+            })
+            .await?;
+        let Some(last) = page.last() else { break };
+        after_seq = last.receive_seq;
+        misplaced.extend(page.into_iter().filter(|entry| {
+            registry.entity(&entry.entity_type).is_ok_and(|entity| {
+                matches!(entity.scope, ScopeDecl::Own | ScopeDecl::Principal { .. })
+            })
+        }));
+    }
+    let mut known = RecordIndex::default();
+    let keys: Vec<RecordKey> = misplaced
+        .iter()
+        .filter_map(|entry| {
+            let entity = registry.entity(&entry.entity_type).ok()?;
+            Some((entity.name, entry.entity_id))
+        })
+        .collect();
+    known
+        .load(tx.as_mut(), registry, keys.iter().copied())
+        .await?;
+    let users: Vec<Record> = known.principals([]).into_iter().cloned().collect();
+    for user in users {
+        let scope = crate::push::principal_scope(store, &[], &user).await?;
+        known.set_principal_scope(user.id(), scope);
+    }
+    let received_at = now.max(head.received_at.plus_micros(1));
+    let mut entries = Vec::new();
+    let mut by_entity: HashMap<&str, Vec<Uuid>> = HashMap::new();
+    for (entry, key) in misplaced.iter().zip(&keys) {
+        let Some(record) = known.get(key) else {
+            continue;
+        };
+        let scope = known.scope_of(record, registry);
+        if scope == Scope::Global {
+            continue;
+        }
+        by_entity.entry(key.0).or_default().push(key.1);
+        let data = record.to_json_string();
+        for scope_key in scope.log_keys() {
+            entries.push(LogEntry {
+                receive_seq: head.receive_seq + entries.len() as i64 + 1,
+                received_at,
+                change_id: Uuid::now_v7(),
+                entity_type: entry.entity_type.clone(),
+                entity_id: entry.entity_id,
+                operation: entry.operation,
+                scope: scope_key,
+                data: data.clone(),
+            });
+        }
+    }
+    for (entity_type, ids) in by_entity {
+        tx.supersede_log(entity_type, &ids, None).await?;
+    }
+    if !entries.is_empty() {
+        tx.append_log(&entries).await?;
+    }
+    tx.commit().await?;
+    if !entries.is_empty() {
+        tracing::info!(
+            entries = entries.len(),
+            "global entries of pens and users placed in their scopes"
+        );
+    }
     Ok(entries.len())
 }

@@ -214,8 +214,11 @@ pub struct SyncPullResponse {
     /// Whether more changes follow this page.
     pub has_more: bool,
     /// How many changes are available from this page's start on, for the
-    /// caller's scopes: exact (one index-range count per scope; the log's
-    /// length past the cursor for an admin).
+    /// caller's scopes, at no more cost than the page: exact when the page
+    /// is the last (`has_more` false); otherwise an estimate — for an admin,
+    /// the log positions left (an upper bound: superseded versions count),
+    /// for an operator, its scopes' entries counted up to ten pages ahead
+    /// (a lower bound beyond that).
     #[serde(default)]
     pub total_available: Option<u64>,
     /// The cursor to pass next time (recommended form).

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use jcselect_sync::store::ServerStore;
-use jcselect_sync::Registry;
+use jcselect_sync::{Registry, Timestamp};
 
 use crate::error::ServerError;
 
@@ -72,6 +72,7 @@ pub async fn open_store(
     };
     let entities: Vec<_> = registry.entities().collect();
     store.migrate(&entities).await?;
+    jcselect_sync::relog::place_global_entries(store.as_ref(), registry, Timestamp::now()).await?;
     tracing::info!(database = %redact(url), "store ready");
     Ok(store)
 }

@@ -22,7 +22,14 @@ pub struct LogPosition {
     pub received_at: Timestamp,
 }
 
-/// One row of the change log: one accepted version of one record.
+/// One row of the change log: the latest accepted version of one record
+/// in one scope, or the stub a superseded version leaves behind.
+///
+/// The log is compacted as it is written: a new version of a record takes a
+/// new position and its earlier entries become stubs (their `data` emptied)
+/// in the same transaction. A stub keeps its position and scope so that the
+/// seed's offset paging (`last_sync` + `offset`) counts the same positions
+/// between two pages; a cursor read steps over stubs.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LogEntry {
     /// Position in the server's receive order, strictly increasing in
@@ -42,8 +49,15 @@ pub struct LogEntry {
     pub operation: Operation,
     /// The record's scope key (`None`: global).
     pub scope: Option<Uuid>,
-    /// The record's whole state as JSON text.
+    /// The record's whole state as JSON text; empty for a stub.
     pub data: String,
+}
+
+impl LogEntry {
+    /// Whether a later version of its record superseded it (a stub).
+    pub fn is_superseded(&self) -> bool {
+        self.data.is_empty()
+    }
 }
 
 /// A user's server-only log-in data: never synced, never pulled.
@@ -142,6 +156,9 @@ pub struct LogQuery {
     pub scope: ScopeFilter,
     /// Most rows to return.
     pub limit: usize,
+    /// Whether stubs of superseded versions are returned too (the offset
+    /// form counts them); a cursor read leaves them out.
+    pub with_superseded: bool,
 }
 
 /// The server side of a store.
@@ -172,8 +189,10 @@ pub trait ServerStore: Send + Sync {
     /// A page of the change log.
     async fn read_log(&self, query: &LogQuery) -> Result<Vec<LogEntry>, StoreError>;
 
-    /// How many rows match `query`, ignoring its limit and any offset.
-    async fn count_log(&self, query: &LogQuery) -> Result<u64, StoreError>;
+    /// How many rows match `query`, ignoring its limit and offset, counting
+    /// at most `cap` in each scope it reads (so the count costs no more
+    /// than reading that many index entries).
+    async fn count_log(&self, query: &LogQuery, cap: u64) -> Result<u64, StoreError>;
 
     /// The position of the first log row at or after `receive_seq`, if any.
     async fn log_position_from(&self, receive_seq: i64) -> Result<Option<LogPosition>, StoreError>;
@@ -214,6 +233,16 @@ pub trait PushTransaction: RecordTransaction {
         &mut self,
         ids: &[Uuid],
     ) -> Result<HashMap<Uuid, SeenOutcome>, StoreError>;
+
+    /// Turns the live log entries of these records of entity `entity_type`
+    /// into stubs (see [`LogEntry`]): in every scope, or in `only_scope`.
+    /// Called before the records' new entries are appended.
+    async fn supersede_log(
+        &mut self,
+        entity_type: &str,
+        ids: &[Uuid],
+        only_scope: Option<Uuid>,
+    ) -> Result<(), StoreError>;
 
     /// Appends rows to the change log and moves the head to the last one.
     async fn append_log(&mut self, entries: &[LogEntry]) -> Result<(), StoreError>;

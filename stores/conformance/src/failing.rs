@@ -68,6 +68,15 @@ impl PushTransaction for FailingPush {
         self.0.seen_changes(ids).await
     }
 
+    async fn supersede_log(
+        &mut self,
+        entity_type: &str,
+        ids: &[Uuid],
+        only_scope: Option<Uuid>,
+    ) -> Result<(), StoreError> {
+        self.0.supersede_log(entity_type, ids, only_scope).await
+    }
+
     async fn append_log(&mut self, _entries: &[LogEntry]) -> Result<(), StoreError> {
         Err(refused())
     }
@@ -99,8 +108,8 @@ impl ServerStore for FailsMidPush {
         self.0.read_log(query).await
     }
 
-    async fn count_log(&self, query: &LogQuery) -> Result<u64, StoreError> {
-        self.0.count_log(query).await
+    async fn count_log(&self, query: &LogQuery, cap: u64) -> Result<u64, StoreError> {
+        self.0.count_log(query, cap).await
     }
 
     async fn log_position_from(&self, receive_seq: i64) -> Result<Option<LogPosition>, StoreError> {

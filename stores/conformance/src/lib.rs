@@ -9,6 +9,7 @@ use std::io::Write;
 use std::sync::Once;
 
 pub mod client;
+pub mod compaction;
 pub mod failing;
 pub mod fixture;
 pub mod server;
@@ -66,6 +67,8 @@ macro_rules! server_suite {
             logins_are_kept_replaced_and_never_pulled,
             refresh_sessions_are_taken_once,
             natural_keys_are_refused_naming_the_holder,
+            a_fresh_replica_receives_each_record_once,
+            readers_paging_while_writers_supersede_miss_nothing,
         );
     };
     (@tests $make:expr; $cfg:meta; $reason:literal; $($name:ident),+ $(,)?) => {

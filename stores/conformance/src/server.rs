@@ -14,6 +14,10 @@ use uuid::Uuid;
 
 use crate::fixture::*;
 
+pub use crate::compaction::{
+    a_fresh_replica_receives_each_record_once, readers_paging_while_writers_supersede_miss_nothing,
+};
+
 async fn stored<T: Syncable>(store: &Arc<dyn ServerStore>, id: Uuid) -> Option<T> {
     store
         .get_record(T::DECL, id)

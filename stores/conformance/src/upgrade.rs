@@ -12,8 +12,8 @@ use std::sync::Arc;
 use jcselect_entities::{AuditLog, Party, Pen, TallySession, User, Voter};
 use jcselect_sync::pull::PullFrom;
 use jcselect_sync::push::{apply_push, PushContext, DEFAULT_MAX_CLOCK_SKEW_MICROS};
-use jcselect_sync::store::ServerStore;
-use jcselect_sync::wire::SyncPushRequest;
+use jcselect_sync::store::{LogEntry, ServerStore};
+use jcselect_sync::wire::{EntityChange, Operation, SyncPushRequest};
 use jcselect_sync::{EntityDecl, EntityRegistration, Registry, Syncable, Timestamp};
 use uuid::Uuid;
 
@@ -144,6 +144,39 @@ fn earlier_registry() -> Registry {
     .expect("the earlier declarations are consistent")
 }
 
+/// Writes one record the way the earlier version's push did: stored and
+/// logged at the next position in `scope`, its earlier entries left as
+/// they were (that version kept every version in the log, and logged every
+/// pen and user globally).
+async fn write_as_earlier_version(
+    store: &Arc<dyn ServerStore>,
+    registry: &Registry,
+    change: &EntityChange,
+    scope: Option<Uuid>,
+) {
+    let record = registry
+        .decode(&change.entity_type, change.data.get())
+        .expect("an earlier record decodes");
+    let mut tx = store.begin_push().await.expect("a push begins");
+    let head = tx.head();
+    tx.upsert_records(record.entity(), std::slice::from_ref(&record))
+        .await
+        .expect("the earlier record is stored");
+    tx.append_log(&[LogEntry {
+        receive_seq: head.receive_seq + 1,
+        received_at: Timestamp::now().max(head.received_at.plus_micros(1)),
+        change_id: change.change_id,
+        entity_type: change.entity_type.clone(),
+        entity_id: change.entity_id,
+        operation: Operation::Update,
+        scope,
+        data: record.to_json_string(),
+    }])
+    .await
+    .expect("the earlier record is logged");
+    tx.commit().await.expect("the earlier push commits");
+}
+
 fn stamps() -> (Timestamp, Timestamp) {
     let at = ago(3_000);
     (at, at)
@@ -263,18 +296,18 @@ pub async fn an_earlier_version_is_upgraded_in_place(store: Arc<dyn ServerStore>
         accept_credentials: false,
         new_logins: &[],
     };
+    // the earlier version logged its pens globally
+    write_as_earlier_version(&store, &earlier_registry, &update(&pen_a), None).await;
     for changes in [
         vec![
             update(&admin),
             update(&operator),
             update(&party),
-            update(&pen_a),
             update(&pen_without_town),
             update(&session),
             update(&unmarked),
         ],
-        // a second version of the voter: the log holds both
-        vec![update(&marked), update(&audited), update(&unplaced)],
+        vec![update(&audited), update(&unplaced)],
     ] {
         let request = SyncPushRequest {
             client_id: "earlier".to_owned(),
@@ -294,17 +327,20 @@ pub async fn an_earlier_version_is_upgraded_in_place(store: Arc<dyn ServerStore>
             "{response:?}"
         );
     }
+    // a second version of the voter: the earlier log holds both
+    write_as_earlier_version(&store, &earlier_registry, &update(&marked), Some(pen_a.id)).await;
 
     let entities: Vec<&'static EntityDecl> = crate::fixture::registry().entities().collect();
-    store
-        .migrate(&entities)
-        .await
-        .expect("the earlier database is upgraded");
-    // a second start finds nothing left to do
-    store
-        .migrate(&entities)
-        .await
-        .expect("a second start changes nothing");
+    let registry = crate::fixture::registry();
+    for start in [
+        "the earlier database is upgraded",
+        "a second start changes nothing",
+    ] {
+        store.migrate(&entities).await.expect(start);
+        jcselect_sync::relog::place_global_entries(store.as_ref(), registry, Timestamp::now())
+            .await
+            .expect(start);
+    }
 
     let pen_now: Pen = stored(&store, pen_a.id).await;
     assert_eq!(
@@ -348,10 +384,29 @@ pub async fn an_earlier_version_is_upgraded_in_place(store: Arc<dyn ServerStore>
         ("", Uuid::nil())
     );
 
-    // every logged version pulls in the current shape, the last one last
+    // the log is compacted: each record pulls once, in its current shape
+    // and latest version, in both forms
+    let records = 9;
     let (changes, _, _) = pull_all(&store, &world.admin, PullFrom::Cursor(None), 4).await;
-    assert_eq!(changes.len(), 10, "every logged version is still there");
-    let registry = crate::fixture::registry();
+    let (paged, _, _) = pull_all(
+        &store,
+        &world.admin,
+        PullFrom::LastSync {
+            last_sync: Timestamp::MIN,
+            offset: 0,
+        },
+        4,
+    )
+    .await;
+    for pulled in [&changes, &paged] {
+        let ids: std::collections::HashSet<Uuid> =
+            pulled.iter().map(|change| change.entity_id).collect();
+        assert_eq!(
+            (pulled.len(), ids.len()),
+            (records, records),
+            "every record once: {pulled:?}"
+        );
+    }
     for change in &changes {
         registry
             .decode(&change.entity_type, change.data.get())
@@ -359,23 +414,36 @@ pub async fn an_earlier_version_is_upgraded_in_place(store: Arc<dyn ServerStore>
     }
     let last_voter = changes
         .iter()
-        .rev()
         .find(|change| change.entity_id == marked.id)
         .expect("the voter is logged");
     let last_voter: Voter = serde_json::from_str(last_voter.data.get()).unwrap();
     assert_eq!(last_voter, voter_now);
-    // a logged row keeps the scope it was stored with (scopes the
-    // current declarations narrow are recomputed with the log's rebuild)
-    let operator_scope = pull_all(&store, &world.operator, PullFrom::Cursor(None), 100)
-        .await
-        .0;
-    let seen: Vec<Uuid> = operator_scope
-        .iter()
-        .map(|change| change.entity_id)
-        .collect();
+    // the pen logged globally is now in its own scope: pen A's operator
+    // receives it with pen A's records, an operator of pen B does not
+    let received = |principal| {
+        let store = store.clone();
+        async move {
+            pull_all(&store, &principal, PullFrom::Cursor(None), 100)
+                .await
+                .0
+                .iter()
+                .map(|change| change.entity_id)
+                .collect::<Vec<Uuid>>()
+        }
+    };
+    let seen = received(world.operator.clone()).await;
     assert!(
-        seen.contains(&audited.id) && seen.contains(&marked.id),
+        seen.contains(&audited.id) && seen.contains(&marked.id) && seen.contains(&pen_a.id),
         "pen A's records"
+    );
+    let pen_b_operator = jcselect_sync::auth::Principal {
+        pens: vec![world.pen_b.id],
+        ..world.operator.clone()
+    };
+    let seen_from_b = received(pen_b_operator).await;
+    assert!(
+        !seen_from_b.contains(&pen_a.id) && !seen_from_b.contains(&marked.id),
+        "nothing of pen A reaches pen B: {seen_from_b:?}"
     );
 
     // and the upgraded tables take new writes

@@ -83,6 +83,51 @@ async fn rewrite_log(conn: &mut Connection, entity: &'static EntityDecl) -> Resu
     Ok(())
 }
 
+/// The first column of the first row of `query`, as a number.
+async fn scalar(conn: &mut Connection, query: Query<'_>) -> Result<i64, StoreError> {
+    let row = query
+        .query(conn)
+        .await
+        .map_err(backend)?
+        .into_row()
+        .await
+        .map_err(backend)?;
+    let value = row.as_ref().and_then(|row| {
+        row.try_get::<i64, _>(0)
+            .ok()
+            .flatten()
+            .or_else(|| row.try_get::<i32, _>(0).ok().flatten().map(i64::from))
+    });
+    Ok(value.unwrap_or(0))
+}
+
+/// Compacts the log past the compaction mark (see
+/// [`sql::read_compaction_mark`]: all of a log an earlier version wrote),
+/// with a line of progress per range, and moves the mark to the end.
+async fn compact_log_past_mark(conn: &mut Connection) -> Result<(), StoreError> {
+    // serialised with pushes, which supersede entries too
+    run(conn, sql::lock_head(DIALECT)).await?;
+    let mark = scalar(conn, Query::new(sql::read_compaction_mark(DIALECT))).await?;
+    let last_seq = scalar(conn, Query::new(sql::LAST_LOGGED_SEQ)).await?;
+    let mut superseded = 0;
+    for (after, up_to) in sql::compaction_ranges(mark, last_seq) {
+        let mut compact = Query::new(sql::compact_log_range(DIALECT));
+        compact.bind(after);
+        compact.bind(up_to);
+        superseded += compact.execute(conn).await.map_err(backend)?.total();
+        tracing::info!(
+            position = up_to,
+            of = last_seq,
+            superseded,
+            "compacting the change log"
+        );
+    }
+    let mut moved = Query::new(sql::update_compaction_mark(DIALECT));
+    moved.bind(last_seq);
+    moved.execute(conn).await.map_err(backend)?;
+    Ok(())
+}
+
 async fn migrate_once(
     conn: &mut Connection,
     entities: &[&'static EntityDecl],
@@ -90,6 +135,11 @@ async fn migrate_once(
     for statement in sql::create_support_tables(DIALECT) {
         run(conn, statement).await?;
     }
+    let created = datetime(Timestamp::now());
+    let mut head = Query::new(sql::init_head(DIALECT));
+    head.bind(created);
+    head.execute(conn).await.map_err(backend)?;
+    compact_log_past_mark(conn).await?;
     for entity in entities {
         let mut existing = sql::ExistingTables {
             table: table_columns(conn, entity.table).await?,
@@ -115,13 +165,10 @@ async fn migrate_once(
         }
     }
     let now = datetime(Timestamp::now());
-    let mut head = Query::new(sql::init_head(DIALECT));
-    head.bind(now);
-    head.execute(conn).await.map_err(backend)?;
     let mut version = Query::new(sql::insert_schema_version(DIALECT));
     version.bind(sql::SCHEMA_VERSION);
     version.bind(now);
-    version.bind("typed entity tables, change log, outbox");
+    version.bind(sql::SCHEMA_DESCRIPTION);
     version.execute(conn).await.map_err(backend)?;
     Ok(())
 }

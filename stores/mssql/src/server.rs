@@ -183,7 +183,9 @@ impl ServerStore for MssqlStore {
 
     async fn read_log(&self, log: &LogQuery) -> Result<Vec<LogEntry>, StoreError> {
         let limit = log.limit.min(i64::MAX as usize);
-        let query = log_query(log, |pens| sql::read_log(DIALECT, pens, limit, log.offset));
+        let query = log_query(log, |pens| {
+            sql::read_log(DIALECT, pens, limit, log.offset, !log.with_superseded)
+        });
         let mut conn = self.pool.get().await.map_err(pool)?;
         fetch(&mut conn, query)
             .await?
@@ -192,8 +194,10 @@ impl ServerStore for MssqlStore {
             .collect()
     }
 
-    async fn count_log(&self, log: &LogQuery) -> Result<u64, StoreError> {
-        let query = log_query(log, |pens| sql::count_log(DIALECT, pens));
+    async fn count_log(&self, log: &LogQuery, cap: u64) -> Result<u64, StoreError> {
+        let query = log_query(log, |pens| {
+            sql::count_log(DIALECT, pens, !log.with_superseded, cap)
+        });
         let mut conn = self.pool.get().await.map_err(pool)?;
         let rows = fetch(&mut conn, query).await?;
         let count = rows
@@ -333,6 +337,30 @@ impl PushTransaction for MssqlPush {
             }
         }
         Ok(seen)
+    }
+
+    async fn supersede_log(
+        &mut self,
+        entity_type: &str,
+        ids: &[Uuid],
+        only_scope: Option<Uuid>,
+    ) -> Result<(), StoreError> {
+        for chunk in ids.chunks(DIALECT.max_parameters() - 2) {
+            let mut query = Query::new(sql::supersede_log(
+                DIALECT,
+                chunk.len(),
+                only_scope.is_some(),
+            ));
+            query.bind(entity_type.to_owned());
+            for id in chunk {
+                query.bind(*id);
+            }
+            if let Some(scope) = only_scope {
+                query.bind(scope);
+            }
+            query.execute(self.conn()).await.map_err(backend)?;
+        }
+        Ok(())
     }
 
     async fn append_log(&mut self, entries: &[LogEntry]) -> Result<(), StoreError> {

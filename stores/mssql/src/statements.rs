@@ -54,10 +54,19 @@ pub fn all_statements(entities: &[&'static EntityDecl]) -> Vec<String> {
     all.push(sql::log_position_from(DIALECT));
     all.push(sql::select_logged_records(DIALECT));
     all.push(sql::update_logged_record(DIALECT));
+    all.push(sql::read_compaction_mark(DIALECT));
+    all.push(sql::update_compaction_mark(DIALECT));
+    all.push(sql::LAST_LOGGED_SEQ.into());
+    all.push(sql::compact_log_range(DIALECT));
+    for scoped in [false, true] {
+        all.push(sql::supersede_log(DIALECT, 3, scoped));
+    }
     for pens in [None, Some(0), Some(2)] {
-        all.push(sql::read_log(DIALECT, pens, 101, 0));
-        all.push(sql::read_log(DIALECT, pens, 100, 200));
-        all.push(sql::count_log(DIALECT, pens));
+        for live_only in [true, false] {
+            all.push(sql::read_log(DIALECT, pens, 101, 0, live_only));
+            all.push(sql::read_log(DIALECT, pens, 100, 200, live_only));
+            all.push(sql::count_log(DIALECT, pens, live_only, 1000));
+        }
     }
     for entity in entities {
         all.push(sql::create_entity_table(DIALECT, entity));

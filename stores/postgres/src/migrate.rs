@@ -34,6 +34,13 @@ impl PgStore {
                 .await
                 .map_err(backend)?;
         }
+        let created = Timestamp::now().to_datetime();
+        sqlx::query(&sql::init_head(DIALECT))
+            .bind(created)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        compact_log_past_mark(&mut tx).await?;
         for entity in entities {
             let mut existing = sql::ExistingTables {
                 table: table_columns(&mut tx, entity.table).await?,
@@ -63,20 +70,56 @@ impl PgStore {
             }
         }
         let now = Timestamp::now().to_datetime();
-        sqlx::query(&sql::init_head(DIALECT))
-            .bind(now)
-            .execute(&mut *tx)
-            .await
-            .map_err(backend)?;
         sqlx::query(&sql::insert_schema_version(DIALECT))
             .bind(sql::SCHEMA_VERSION)
             .bind(now)
-            .bind("typed entity tables, change log, outbox")
+            .bind(sql::SCHEMA_DESCRIPTION)
             .execute(&mut *tx)
             .await
             .map_err(backend)?;
         tx.commit().await.map_err(backend)
     }
+}
+
+/// Compacts the log past the compaction mark (see
+/// [`sql::read_compaction_mark`]: all of a log an earlier version wrote),
+/// with a line of progress per range, and moves the mark to the end.
+async fn compact_log_past_mark(tx: &mut sqlx::PgConnection) -> Result<(), StoreError> {
+    // serialised with pushes, which supersede entries too
+    sqlx::query(&sql::lock_head(DIALECT))
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?;
+    let mark: i64 = sqlx::query_scalar(&sql::read_compaction_mark(DIALECT))
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(backend)?;
+    let last_seq: i64 = sqlx::query_scalar(sql::LAST_LOGGED_SEQ)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(backend)?;
+    let mut superseded = 0;
+    for (after, up_to) in sql::compaction_ranges(mark, last_seq) {
+        superseded += sqlx::query(&sql::compact_log_range(DIALECT))
+            .bind(after)
+            .bind(up_to)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?
+            .rows_affected();
+        tracing::info!(
+            position = up_to,
+            of = last_seq,
+            superseded,
+            "compacting the change log"
+        );
+    }
+    sqlx::query(&sql::update_compaction_mark(DIALECT))
+        .bind(last_seq)
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?;
+    Ok(())
 }
 
 /// The columns of a table in the current schema (none: no such table).

@@ -126,6 +126,7 @@ impl ServerStore for PgStore {
             scope_pens(log),
             log.limit.min(i64::MAX as usize),
             log.offset,
+            !log.with_superseded,
         );
         let rows = bind_log_filter(sqlx::query(&text), log)
             .fetch_all(&self.pool)
@@ -134,8 +135,8 @@ impl ServerStore for PgStore {
         rows.iter().map(decode_log_row).collect()
     }
 
-    async fn count_log(&self, log: &LogQuery) -> Result<u64, StoreError> {
-        let text = sql::count_log(DIALECT, scope_pens(log));
+    async fn count_log(&self, log: &LogQuery, cap: u64) -> Result<u64, StoreError> {
+        let text = sql::count_log(DIALECT, scope_pens(log), !log.with_superseded, cap);
         let count: i64 = bind_log_filter(sqlx::query(&text), log)
             .fetch_one(&self.pool)
             .await
@@ -256,6 +257,24 @@ impl PushTransaction for PgPush {
             seen.insert(row.get::<Uuid, _>(0), outcome);
         }
         Ok(seen)
+    }
+
+    async fn supersede_log(
+        &mut self,
+        entity_type: &str,
+        ids: &[Uuid],
+        only_scope: Option<Uuid>,
+    ) -> Result<(), StoreError> {
+        if !ids.is_empty() {
+            sqlx::query(sql::postgres::SUPERSEDE_LOG)
+                .bind(entity_type)
+                .bind(ids)
+                .bind(only_scope)
+                .execute(&mut *self.tx)
+                .await
+                .map_err(backend)?;
+        }
+        Ok(())
     }
 
     async fn append_log(&mut self, entries: &[LogEntry]) -> Result<(), StoreError> {

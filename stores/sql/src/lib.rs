@@ -13,7 +13,8 @@ mod upgrade;
 
 pub use dialect::Dialect;
 pub use schema::{
-    create_entity_table, create_indexes, create_support_tables, support_tables, SCHEMA_VERSION,
+    create_entity_table, create_indexes, create_support_tables, support_tables, SCHEMA_DESCRIPTION,
+    SCHEMA_VERSION,
 };
 pub use statements::*;
 pub use upgrade::{

@@ -6,7 +6,11 @@ use crate::dialect::{Dialect, SupportType};
 
 /// The schema version these statements create. Stored in
 /// `sync_schema_versions`; a later layout adds a migration step.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
+
+/// What [`SCHEMA_VERSION`] holds, as recorded beside it.
+pub const SCHEMA_DESCRIPTION: &str =
+    "typed entity tables, compacted change log (one live entry per record and scope), outbox";
 
 fn create_table(dialect: Dialect, table: &str, body: &str) -> String {
     match dialect {
@@ -156,6 +160,8 @@ pub fn create_support_tables(dialect: Dialect) -> Vec<String> {
             "sync_log",
             "scope_id, receive_seq",
         ),
+        // a push finds the entries its new versions supersede
+        create_index(dialect, false, "ix_sync_log_entity", "sync_log", "entity_id"),
         create_keyed_table(
             dialect,
             "sync_seen_changes",

@@ -189,19 +189,42 @@ pub fn lock_head(dialect: Dialect) -> String {
     }
 }
 
-/// Creates the head row when missing. Binds the creation time.
+/// Creates the head row (and the compaction mark, see
+/// [`read_compaction_mark`]) when missing. Binds the creation time.
 pub fn init_head(dialect: Dialect) -> String {
-    let p = dialect.placeholder(1);
+    // bound once, used twice
+    let p = match dialect {
+        Dialect::Sqlite => "?1".to_owned(),
+        _ => dialect.placeholder(1),
+    };
     match dialect {
         Dialect::MsSql => format!(
             "IF NOT EXISTS (SELECT 1 FROM sync_state WHERE id = 1) \
-             INSERT INTO sync_state (id, last_seq, last_received_at) VALUES (1, 0, {p})"
+             INSERT INTO sync_state (id, last_seq, last_received_at) VALUES (1, 0, {p}); \
+             IF NOT EXISTS (SELECT 1 FROM sync_state WHERE id = 2) \
+             INSERT INTO sync_state (id, last_seq, last_received_at) VALUES (2, 0, {p})"
         ),
         _ => format!(
-            "INSERT INTO sync_state (id, last_seq, last_received_at) VALUES (1, 0, {p}) \
+            "INSERT INTO sync_state (id, last_seq, last_received_at) VALUES (1, 0, {p}), (2, 0, {p}) \
              ON CONFLICT (id) DO NOTHING"
         ),
     }
+}
+
+/// The compaction mark: the log is compacted (one live entry per record
+/// and scope) through this position. A push compacts as it writes; the
+/// start-up compacts what lies past the mark (all of a log an earlier
+/// version wrote) and moves the mark to the end.
+pub fn read_compaction_mark(_dialect: Dialect) -> String {
+    "SELECT last_seq FROM sync_state WHERE id = 2".to_owned()
+}
+
+/// Moves the compaction mark. Binds the position.
+pub fn update_compaction_mark(dialect: Dialect) -> String {
+    format!(
+        "UPDATE sync_state SET last_seq = {} WHERE id = 2",
+        dialect.placeholder(1)
+    )
 }
 
 /// Moves the head. Binds `last_seq`, `last_received_at`.
@@ -296,8 +319,10 @@ fn log_range(dialect: Dialect, n: usize) -> String {
 
 /// The conditions of a log read, one per index range it reads: the global
 /// rows, then one per pen (several scopes merged), or one filtered range.
-fn log_branches(dialect: Dialect, pens: Option<usize>) -> Vec<String> {
-    match pens {
+/// A read of live entries only leaves out the stubs of superseded versions.
+fn log_branches(dialect: Dialect, pens: Option<usize>, live_only: bool) -> Vec<String> {
+    let live = if live_only { " AND data <> ''" } else { "" };
+    let branches = match pens {
         None => vec![log_range(dialect, 1)],
         Some(count) if read_merges_scopes(pens) => {
             let mut branches = vec![format!("{} AND scope_id IS NULL", log_range(dialect, 1))];
@@ -316,16 +341,26 @@ fn log_branches(dialect: Dialect, pens: Option<usize>) -> Vec<String> {
             log_range(dialect, 1),
             placeholders(dialect, 3, count)
         )],
-    }
+    };
+    branches
+        .into_iter()
+        .map(|branch| format!("{branch}{live}"))
+        .collect()
 }
 
 /// A page of the log in receive order, binding [`log_binds`]. An
 /// operator's read takes at most `limit + offset` rows from each of its
 /// scopes through the `(scope_id, receive_seq)` index and merges them, so
 /// it touches its own rows, never the rest of the log. Returns
-/// [`LOG_COLUMNS`].
-pub fn read_log(dialect: Dialect, pens: Option<usize>, limit: usize, offset: u64) -> String {
-    let branches = log_branches(dialect, pens);
+/// [`LOG_COLUMNS`]. `live_only` leaves out stubs.
+pub fn read_log(
+    dialect: Dialect,
+    pens: Option<usize>,
+    limit: usize,
+    offset: u64,
+    live_only: bool,
+) -> String {
+    let branches = log_branches(dialect, pens, live_only);
     if branches.len() == 1 {
         return format!(
             "SELECT {LOG_COLUMNS} FROM sync_log WHERE {} ORDER BY receive_seq{}",
@@ -356,13 +391,70 @@ pub fn read_log(dialect: Dialect, pens: Option<usize>, limit: usize, offset: u64
 }
 
 /// How many log rows a read would see without limit and offset, binding
-/// [`log_binds`]: one index range count per scope.
-pub fn count_log(dialect: Dialect, pens: Option<usize>) -> String {
-    let counts: Vec<String> = log_branches(dialect, pens)
+/// [`log_binds`]: one index range count per scope, each stopping at `cap`.
+pub fn count_log(dialect: Dialect, pens: Option<usize>, live_only: bool, cap: u64) -> String {
+    let counts: Vec<String> = log_branches(dialect, pens, live_only)
         .iter()
-        .map(|condition| format!("(SELECT COUNT(*) FROM sync_log WHERE {condition})"))
+        .enumerate()
+        .map(|(n, condition)| match dialect {
+            Dialect::MsSql => format!(
+                "(SELECT COUNT(*) FROM (SELECT TOP ({cap}) receive_seq FROM sync_log \
+                 WHERE {condition}) AS counted{n})"
+            ),
+            _ => format!(
+                "(SELECT COUNT(*) FROM (SELECT receive_seq FROM sync_log \
+                 WHERE {condition} LIMIT {cap}) AS counted{n})"
+            ),
+        })
         .collect();
     format!("SELECT {}", counts.join(" + "))
+}
+
+/// Turns the live entries of some records of one entity into stubs (see
+/// `LogEntry` in the framework). Binds the entity's wire name, the `ids`
+/// record ids, then the scope key when `scoped`.
+pub fn supersede_log(dialect: Dialect, ids: usize, scoped: bool) -> String {
+    let scope = if scoped {
+        format!(" AND scope_id = {}", dialect.placeholder(ids + 2))
+    } else {
+        String::new()
+    };
+    format!(
+        "UPDATE sync_log SET data = '' WHERE entity_type = {} AND entity_id IN ({}) \
+         AND data <> ''{scope}",
+        dialect.placeholder(1),
+        placeholders(dialect, 2, ids)
+    )
+}
+
+/// Log positions [`compact_log_range`] handles per statement.
+pub const COMPACT_RANGE: i64 = 100_000;
+
+/// The last position in the change log (0 when empty).
+pub const LAST_LOGGED_SEQ: &str = "SELECT COALESCE(MAX(receive_seq), 0) FROM sync_log";
+
+/// The position ranges `(after, up_to]` that compact a log from position
+/// `mark` to `last_seq`, [`COMPACT_RANGE`] at a time.
+pub fn compaction_ranges(mark: i64, last_seq: i64) -> impl Iterator<Item = (i64, i64)> {
+    (mark..last_seq)
+        .step_by(COMPACT_RANGE as usize)
+        .map(move |after| (after, (after + COMPACT_RANGE).min(last_seq)))
+}
+
+/// Compacts an older log in place, one range of positions at a time: every
+/// live entry with a later entry of the same record in the same scope
+/// becomes a stub. Binds the range's first position (exclusive) and last.
+pub fn compact_log_range(dialect: Dialect) -> String {
+    format!(
+        "UPDATE sync_log SET data = '' WHERE receive_seq > {} AND receive_seq <= {} \
+         AND data <> '' AND EXISTS (SELECT 1 FROM sync_log later \
+         WHERE later.entity_id = sync_log.entity_id AND later.entity_type = sync_log.entity_type \
+         AND later.receive_seq > sync_log.receive_seq \
+         AND (later.scope_id = sync_log.scope_id \
+         OR (later.scope_id IS NULL AND sync_log.scope_id IS NULL)))",
+        dialect.placeholder(1),
+        dialect.placeholder(2)
+    )
 }
 
 /// The first log row at or after a receive position. Binds the position;
@@ -486,6 +578,13 @@ pub mod postgres {
          FROM UNNEST($1::bigint[], $2::text[]) AS page(receive_seq, data) \
          WHERE sync_log.receive_seq = page.receive_seq";
 
+    /// [`super::supersede_log`] with the ids bound as one array: binds the
+    /// entity's wire name, the ids, and the scope key or `NULL` for every
+    /// scope.
+    pub const SUPERSEDE_LOG: &str = "UPDATE sync_log SET data = '' \
+         WHERE entity_type = $1 AND entity_id = ANY($2::uuid[]) AND data <> '' \
+         AND ($3::uuid IS NULL OR scope_id = $3)";
+
     /// The array type a column's values are bound as (JSON travels as
     /// text and is cast back).
     pub fn array_type(ty: FieldType) -> &'static str {
@@ -604,7 +703,7 @@ pub const LOG_REWRITE_PAGE: usize = 1_000;
 pub fn select_logged_records(dialect: Dialect) -> String {
     format!(
         "SELECT receive_seq, data FROM sync_log WHERE entity_type = {} AND receive_seq > {} \
-         ORDER BY receive_seq{}",
+         AND data <> '' ORDER BY receive_seq{}",
         dialect.placeholder(1),
         dialect.placeholder(2),
         dialect.limit_offset(LOG_REWRITE_PAGE, 0)

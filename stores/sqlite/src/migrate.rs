@@ -27,6 +27,13 @@ impl SqliteStore {
             .await
             .map_err(backend)?;
         execute_all(&mut tx, sql::create_support_tables(DIALECT)).await?;
+        let created = Timestamp::now().to_string();
+        sqlx::query(&sql::init_head(DIALECT))
+            .bind(&created)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        compact_log_past_mark(&mut tx).await?;
         for entity in entities {
             let mut existing = sql::ExistingTables {
                 table: table_columns(&mut tx, entity.table).await?,
@@ -59,15 +66,10 @@ impl SqliteStore {
             install_capture(&mut tx, entities).await?;
         }
         let now = Timestamp::now().to_string();
-        sqlx::query(&sql::init_head(DIALECT))
-            .bind(&now)
-            .execute(&mut *tx)
-            .await
-            .map_err(backend)?;
         sqlx::query(&sql::insert_schema_version(DIALECT))
             .bind(sql::SCHEMA_VERSION)
             .bind(&now)
-            .bind("typed entity tables, change log, outbox")
+            .bind(sql::SCHEMA_DESCRIPTION)
             .execute(&mut *tx)
             .await
             .map_err(backend)?;
@@ -75,6 +77,42 @@ impl SqliteStore {
         *self.entities.write().expect("entity list lock") = entities.to_vec();
         Ok(())
     }
+}
+
+/// Compacts the log past the compaction mark (see
+/// [`sql::read_compaction_mark`]: all of a log an earlier version wrote),
+/// with a line of progress per range, and moves the mark to the end.
+async fn compact_log_past_mark(tx: &mut sqlx::SqliteConnection) -> Result<(), StoreError> {
+    let mark: i64 = sqlx::query_scalar(&sql::read_compaction_mark(DIALECT))
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(backend)?;
+    let last_seq: i64 = sqlx::query_scalar(sql::LAST_LOGGED_SEQ)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(backend)?;
+    let mut superseded = 0;
+    for (after, up_to) in sql::compaction_ranges(mark, last_seq) {
+        superseded += sqlx::query(&sql::compact_log_range(DIALECT))
+            .bind(after)
+            .bind(up_to)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?
+            .rows_affected();
+        tracing::info!(
+            position = up_to,
+            of = last_seq,
+            superseded,
+            "compacting the change log"
+        );
+    }
+    sqlx::query(&sql::update_compaction_mark(DIALECT))
+        .bind(last_seq)
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?;
+    Ok(())
 }
 
 /// The capture switch and triggers of a client replica; at the first

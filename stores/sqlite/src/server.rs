@@ -105,6 +105,7 @@ impl ServerStore for SqliteStore {
             scope_pens(log),
             log.limit.min(i64::MAX as usize),
             log.offset,
+            !log.with_superseded,
         );
         let rows = bind_log_filter(sqlx::query(&text), log)
             .fetch_all(&self.pool)
@@ -113,8 +114,8 @@ impl ServerStore for SqliteStore {
         rows.iter().map(decode_log_row).collect()
     }
 
-    async fn count_log(&self, log: &LogQuery) -> Result<u64, StoreError> {
-        let text = sql::count_log(DIALECT, scope_pens(log));
+    async fn count_log(&self, log: &LogQuery, cap: u64) -> Result<u64, StoreError> {
+        let text = sql::count_log(DIALECT, scope_pens(log), !log.with_superseded, cap);
         let count: i64 = bind_log_filter(sqlx::query(&text), log)
             .fetch_one(&self.pool)
             .await
@@ -249,6 +250,26 @@ impl PushTransaction for SqliteTx {
             }
         }
         Ok(seen)
+    }
+
+    async fn supersede_log(
+        &mut self,
+        entity_type: &str,
+        ids: &[Uuid],
+        only_scope: Option<Uuid>,
+    ) -> Result<(), StoreError> {
+        for chunk in ids.chunks(DIALECT.max_parameters() - 2) {
+            let text = sql::supersede_log(DIALECT, chunk.len(), only_scope.is_some());
+            let mut query = sqlx::query(&text).bind(entity_type.to_owned());
+            for id in chunk {
+                query = query.bind(id.to_string());
+            }
+            if let Some(scope) = only_scope {
+                query = query.bind(scope.to_string());
+            }
+            query.execute(&mut *self.tx).await.map_err(backend)?;
+        }
+        Ok(())
     }
 
     async fn append_log(&mut self, entries: &[LogEntry]) -> Result<(), StoreError> {
