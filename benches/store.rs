@@ -10,10 +10,10 @@ use std::sync::Arc;
 
 use jcselect_benches::raw::RawRates;
 use jcselect_benches::{rate, report, timed};
-use jcselect_entities::{SyncAudit, Voter};
+use jcselect_entities::Voter;
 use jcselect_store_conformance::fixture::{update, voter, World};
 use jcselect_sync::pull::{read_pull, PullFrom};
-use jcselect_sync::push::{apply_push, PushContext, DEFAULT_MAX_CLOCK_SKEW_MICROS};
+use jcselect_sync::push::apply_push;
 use jcselect_sync::store::ServerStore;
 use jcselect_sync::wire::SyncPushRequest;
 use jcselect_sync::Timestamp;
@@ -39,13 +39,7 @@ fn requests(voters: &[Voter]) -> Vec<SyncPushRequest> {
 }
 
 async fn push_all(store: &Arc<dyn ServerStore>, world: &World, requests: &[SyncPushRequest]) {
-    let context = PushContext {
-        registry: jcselect_entities::registry().unwrap(),
-        audit: &SyncAudit,
-        max_clock_skew_micros: DEFAULT_MAX_CLOCK_SKEW_MICROS,
-        accept_credentials: false,
-        new_logins: &[],
-    };
+    let context = jcselect_benches::push_context();
     for request in requests {
         let response = apply_push(
             store.as_ref(),

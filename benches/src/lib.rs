@@ -12,6 +12,18 @@ pub async fn timed<T>(work: impl std::future::Future<Output = T>) -> (T, Duratio
     (value, start.elapsed())
 }
 
+/// The server's push context for the benchmarks: the app's entities,
+/// default clock skew, no credentials.
+pub fn push_context() -> jcselect_sync::push::PushContext<'static> {
+    jcselect_sync::push::PushContext {
+        registry: jcselect_entities::registry().expect("the entities register"),
+        audit: &jcselect_entities::SyncAudit,
+        max_clock_skew_micros: jcselect_sync::push::DEFAULT_MAX_CLOCK_SKEW_MICROS,
+        accept_credentials: false,
+        new_logins: &[],
+    }
+}
+
 /// Items per second.
 pub fn rate(items: usize, elapsed: Duration) -> f64 {
     items as f64 / elapsed.as_secs_f64().max(1e-9)

@@ -52,10 +52,50 @@ enum Bucket {
 }
 
 /// A change that decoded, waiting to be sorted against the store.
+#[derive(Clone)]
 struct Candidate {
     index: usize,
     rank: usize,
     record: Record,
+}
+
+/// A request decoded and checked against everything that needs no store:
+/// the changes that may apply, and the buckets of those refused already.
+#[derive(Clone)]
+struct PreparedPush {
+    buckets: Vec<Option<Bucket>>,
+    candidates: Vec<Candidate>,
+}
+
+/// Decodes and checks every change of `request` (CPU only, yielding now
+/// and then so the store's statements go out).
+async fn prepare(
+    context: &PushContext<'_>,
+    request: &SyncPushRequest,
+    now: Timestamp,
+) -> PreparedPush {
+    let mut buckets: Vec<Option<Bucket>> = vec![None; request.changes.len()];
+    let mut candidates = Vec::new();
+    for (index, change) in request.changes.iter().enumerate() {
+        if index % YIELD_EVERY == YIELD_EVERY - 1 {
+            tokio::task::yield_now().await;
+        }
+        match check_change(context, change, now) {
+            Ok(record) => candidates.push(Candidate {
+                index,
+                rank: context
+                    .registry
+                    .rank(&change.entity_type)
+                    .unwrap_or(usize::MAX),
+                record,
+            }),
+            Err(failed) => buckets[index] = Some(failed),
+        }
+    }
+    PreparedPush {
+        buckets,
+        candidates,
+    }
 }
 
 /// Sorts and applies `request` for `principal` in one transaction of
@@ -71,38 +111,167 @@ pub async fn apply_push(
         // nothing to sort: answer with the clock, without taking the lock
         return Ok(response(request, Vec::new(), now));
     }
-    // The store opens the transaction and looks the change ids up while
-    // this task decodes the records: the two run on different threads.
-    let change_ids: Vec<Uuid> = request.changes.iter().map(|c| c.change_id).collect();
-    let open = async {
-        let mut tx = store.begin_push().await?;
-        let seen = tx.seen_changes(&change_ids).await?;
-        Ok::<_, StoreError>((tx, seen))
-    };
-    let decode = async {
-        let mut buckets: Vec<Option<Bucket>> = vec![None; request.changes.len()];
-        let mut candidates = Vec::new();
-        for (index, change) in request.changes.iter().enumerate() {
-            if index % YIELD_EVERY == YIELD_EVERY - 1 {
-                // lets the store's next statement go out
-                tokio::task::yield_now().await;
+    // The store opens the transaction while this task decodes the records:
+    // the two run on different threads.
+    let (opened, prepared) = tokio::join!(store.begin_push(), prepare(context, request, now));
+    let mut tx = opened?;
+    let answer = apply_prepared(store, &mut tx, context, principal, request, prepared, now).await?;
+    tx.commit().await?;
+    Ok(answer)
+}
+
+/// The pushes of one server process, committed in groups (group commit):
+/// while one group's transaction runs, the pushes that arrive wait in
+/// memory, not on a database connection; the next group applies them one
+/// after another in one transaction and commits once, so a burst of small
+/// pushes costs one turn of the log's head lock and one flush to disk, not
+/// one each. Each push is sorted exactly as it would be alone (it sees the
+/// writes of those before it). When a group fails, each of its pushes is
+/// applied again alone, so one push's failure never becomes another's.
+///
+/// One queue serves one server: every caller passes the same context.
+#[derive(Default)]
+pub struct PushQueue {
+    waiting: std::sync::Mutex<Vec<QueuedPush>>,
+    turn: tokio::sync::Mutex<()>,
+}
+
+/// A push waiting for its group.
+struct QueuedPush {
+    principal: Principal,
+    request: std::sync::Arc<SyncPushRequest>,
+    prepared: PreparedPush,
+    now: Timestamp,
+    answer: tokio::sync::oneshot::Sender<Result<SyncPushResponse, StoreError>>,
+}
+
+impl PushQueue {
+    /// Sorts and applies `request` for `principal` with the next group;
+    /// answers as [`apply_push`] would.
+    pub async fn apply(
+        &self,
+        store: &dyn ServerStore,
+        context: &PushContext<'_>,
+        principal: &Principal,
+        request: std::sync::Arc<SyncPushRequest>,
+        now: Timestamp,
+    ) -> Result<SyncPushResponse, StoreError> {
+        if request.changes.is_empty() {
+            return Ok(response(&request, Vec::new(), now));
+        }
+        let prepared = prepare(context, &request, now).await;
+        loop {
+            let (answer, mut answered) = tokio::sync::oneshot::channel();
+            self.waiting
+                .lock()
+                .expect("push queue lock")
+                .push(QueuedPush {
+                    principal: principal.clone(),
+                    request: request.clone(),
+                    prepared: prepared.clone(),
+                    now,
+                    answer,
+                });
+            let turn = self.turn.lock().await;
+            // an earlier group may have taken this push and answered it
+            if let Ok(result) = answered.try_recv() {
+                return result;
             }
-            match check_change(context, change, now) {
-                Ok(record) => candidates.push(Candidate {
-                    index,
-                    rank: context
-                        .registry
-                        .rank(&change.entity_type)
-                        .unwrap_or(usize::MAX),
-                    record,
-                }),
-                Err(failed) => buckets[index] = Some(failed),
+            let group = std::mem::take(&mut *self.waiting.lock().expect("push queue lock"));
+            if !group.is_empty() {
+                apply_group(store, context, group).await;
+            }
+            drop(turn);
+            match answered.await {
+                Ok(result) => return result,
+                // the task leading its group was cancelled before answering:
+                // nothing of the group was committed, so queue it again
+                Err(_) => continue,
             }
         }
-        (buckets, candidates)
-    };
-    let (opened, (mut buckets, mut candidates)) = tokio::join!(open, decode);
-    let (mut tx, seen) = opened?;
+    }
+}
+
+/// Applies a group in one transaction, or each of its pushes alone when
+/// that fails, and answers each.
+async fn apply_group(store: &dyn ServerStore, context: &PushContext<'_>, group: Vec<QueuedPush>) {
+    if group.len() > 1 {
+        match apply_together(store, context, &group).await {
+            Ok(answers) => {
+                for (queued, answer) in group.into_iter().zip(answers) {
+                    let _ = queued.answer.send(Ok(answer));
+                }
+                return;
+            }
+            Err(error) => {
+                tracing::warn!(%error, pushes = group.len(), "a group of pushes failed; applying each alone");
+            }
+        }
+    }
+    for queued in group {
+        let result = async {
+            let mut tx = store.begin_push().await?;
+            let answer = apply_prepared(
+                store,
+                &mut tx,
+                context,
+                &queued.principal,
+                &queued.request,
+                queued.prepared,
+                queued.now,
+            )
+            .await?;
+            tx.commit().await?;
+            Ok(answer)
+        }
+        .await;
+        let _ = queued.answer.send(result);
+    }
+}
+
+/// Every push of a group in one transaction, committed once.
+async fn apply_together(
+    store: &dyn ServerStore,
+    context: &PushContext<'_>,
+    group: &[QueuedPush],
+) -> Result<Vec<SyncPushResponse>, StoreError> {
+    let mut tx = store.begin_push().await?;
+    let mut answers = Vec::with_capacity(group.len());
+    for queued in group {
+        answers.push(
+            apply_prepared(
+                store,
+                &mut tx,
+                context,
+                &queued.principal,
+                &queued.request,
+                queued.prepared.clone(),
+                queued.now,
+            )
+            .await?,
+        );
+    }
+    tx.commit().await?;
+    Ok(answers)
+}
+
+/// Sorts and applies one prepared request inside `tx` (which may hold
+/// other requests applied before it; this one sees their writes).
+async fn apply_prepared(
+    store: &dyn ServerStore,
+    tx: &mut Box<dyn PushTransaction>,
+    context: &PushContext<'_>,
+    principal: &Principal,
+    request: &SyncPushRequest,
+    prepared: PreparedPush,
+    now: Timestamp,
+) -> Result<SyncPushResponse, StoreError> {
+    let PreparedPush {
+        mut buckets,
+        mut candidates,
+    } = prepared;
+    let change_ids: Vec<Uuid> = request.changes.iter().map(|c| c.change_id).collect();
+    let seen = tx.seen_changes(&change_ids).await?;
     let head = tx.head();
     let received_at = now.max(head.received_at.plus_micros(1));
 
@@ -187,10 +356,8 @@ pub async fn apply_push(
             _ => None,
         })
         .collect();
-    writes.flush(context, &mut tx, head.receive_seq).await?;
+    writes.flush(context, tx, head.receive_seq).await?;
     tx.remember_changes(&remembered).await?;
-    tx.commit().await?;
-
     Ok(response(request, buckets, now))
 }
 

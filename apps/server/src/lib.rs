@@ -51,6 +51,7 @@ pub async fn app(
         max_payload_size: settings.max_payload_size,
         max_clock_skew_seconds: settings.max_clock_skew_seconds,
         metrics: Arc::new(metrics::Metrics::default()),
+        pushes: Arc::default(),
         throttle: Arc::new(throttle::LoginThrottle::new(Duration::from_secs(
             settings.login_lockout_seconds,
         ))),

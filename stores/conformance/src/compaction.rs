@@ -181,3 +181,105 @@ pub async fn readers_paging_while_writers_supersede_miss_nothing(store: Arc<dyn 
         }
     }
 }
+
+/// Thirty pushes at once through one [`PushQueue`] (group commit): each is
+/// answered as it would be alone — a new voter processed, an operator's
+/// soft delete failed, a voter of an unknown pen waiting for it, a replay
+/// of another task's change answered the same — and every voter pushed is
+/// pulled once, at its own position. Through a store whose log refuses
+/// every write, every push of a group gets the error and nothing lands.
+pub async fn pushes_committed_in_groups_are_each_answered_as_alone(store: Arc<dyn ServerStore>) {
+    use jcselect_sync::push::{PushContext, PushQueue, DEFAULT_MAX_CLOCK_SKEW_MICROS};
+    use jcselect_sync::wire::SyncPushRequest;
+
+    let world = Arc::new(World::new());
+    world.seed(&store).await;
+    let (_, seeded, _) = pull_all(&store, &world.admin, PullFrom::Cursor(None), 1000).await;
+    let shared = update(&voter(&world.pen_a, "shared", "مشترك"));
+    let absent_pen = pen("not pushed");
+    let apply_all = |store: Arc<dyn ServerStore>, run: &'static str| {
+        let (world, shared, absent_pen) = (world.clone(), shared.clone(), absent_pen.clone());
+        async move {
+            let queue = Arc::new(PushQueue::default());
+            let tasks: Vec<_> = (0..30)
+                .map(|n| {
+                    let (store, queue, world) = (store.clone(), queue.clone(), world.clone());
+                    let (shared, absent_pen) = (shared.clone(), absent_pen.clone());
+                    tokio::spawn(async move {
+                        let mine = voter(&world.pen_a, &format!("{run}{n}"), "ناخب");
+                        let mut changes = vec![update(&mine), shared];
+                        if n % 3 == 1 {
+                            let deleted = Voter {
+                                deleted_at: Some(Timestamp::now()),
+                                deleted_by: Some(world.operator.user_id),
+                                ..voter(&world.pen_a, &format!("{run}d{n}"), "محذوف")
+                            };
+                            changes.push(update(&deleted));
+                        }
+                        if n % 3 == 2 {
+                            changes.push(update(&voter(&absent_pen, &format!("w{n}"), "ينتظر")));
+                        }
+                        let context = PushContext {
+                            registry: registry(),
+                            audit: &jcselect_entities::SyncAudit,
+                            max_clock_skew_micros: DEFAULT_MAX_CLOCK_SKEW_MICROS,
+                            accept_credentials: false,
+                            new_logins: &[],
+                        };
+                        let request = Arc::new(SyncPushRequest {
+                            client_id: format!("station {n}"),
+                            changes,
+                        });
+                        let answer = queue
+                            .apply(
+                                store.as_ref(),
+                                &context,
+                                &world.operator,
+                                request,
+                                Timestamp::now(),
+                            )
+                            .await;
+                        (n, mine.id, answer)
+                    })
+                })
+                .collect();
+            let mut answers = Vec::new();
+            for task in tasks {
+                answers.push(task.await.expect("the task ends"));
+            }
+            answers
+        }
+    };
+
+    let answers = apply_all(store.clone(), "first").await;
+    let mut pushed = Vec::new();
+    for (n, id, answer) in answers {
+        let answer = answer.expect("the store accepts the group");
+        assert_eq!(answer.processed_count, 2, "push {n}: {answer:?}");
+        assert_eq!(
+            answer.failed_changes.len(),
+            usize::from(n % 3 == 1),
+            "push {n}"
+        );
+        assert_eq!(
+            answer.dependency_conflicts.len(),
+            usize::from(n % 3 == 2),
+            "push {n}"
+        );
+        pushed.push(id);
+    }
+    let after = decode_cursor(&seeded).unwrap();
+    let (changes, _, _) = pull_all(&store, &world.admin, PullFrom::Cursor(Some(after)), 7).await;
+    for id in pushed.iter().chain([&shared.entity_id]) {
+        let times = changes.iter().filter(|c| c.entity_id == *id).count();
+        assert_eq!(times, 1, "voter {id} is pulled once");
+    }
+    assert_eq!(changes.len(), pushed.len() + 1, "nothing else: {changes:?}");
+
+    let failing: Arc<dyn ServerStore> = Arc::new(crate::failing::FailsMidPush(store.clone()));
+    let head = store.log_head().await.unwrap();
+    for (n, _, answer) in apply_all(failing, "second").await {
+        assert!(answer.is_err(), "push {n} of a failing group is refused");
+    }
+    assert_eq!(store.log_head().await.unwrap(), head, "nothing landed");
+}

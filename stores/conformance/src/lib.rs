@@ -69,6 +69,7 @@ macro_rules! server_suite {
             natural_keys_are_refused_naming_the_holder,
             a_fresh_replica_receives_each_record_once,
             readers_paging_while_writers_supersede_miss_nothing,
+            pushes_committed_in_groups_are_each_answered_as_alone,
         );
     };
     (@tests $make:expr; $cfg:meta; $reason:literal; $($name:ident),+ $(,)?) => {

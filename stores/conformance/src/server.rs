@@ -15,7 +15,9 @@ use uuid::Uuid;
 use crate::fixture::*;
 
 pub use crate::compaction::{
-    a_fresh_replica_receives_each_record_once, readers_paging_while_writers_supersede_miss_nothing,
+    a_fresh_replica_receives_each_record_once,
+    pushes_committed_in_groups_are_each_answered_as_alone,
+    readers_paging_while_writers_supersede_miss_nothing,
 };
 
 async fn stored<T: Syncable>(store: &Arc<dyn ServerStore>, id: Uuid) -> Option<T> {

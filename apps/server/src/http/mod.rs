@@ -48,6 +48,8 @@ pub struct AppState {
     pub max_clock_skew_seconds: u64,
     /// This process's counters.
     pub metrics: Arc<Metrics>,
+    /// This process's pushes, committed in groups.
+    pub pushes: Arc<jcselect_sync::push::PushQueue>,
     /// Failed log-ins by user name and address.
     pub throttle: Arc<crate::throttle::LoginThrottle>,
 }

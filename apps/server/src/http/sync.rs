@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use jcselect_entities::SyncAudit;
 use jcselect_sync::pull::{decode_cursor, read_pull, PullFrom, DEFAULT_PULL_LIMIT, MAX_PULL_LIMIT};
-use jcselect_sync::push::{apply_push, PushContext};
+use jcselect_sync::push::PushContext;
 use jcselect_sync::wire::{SyncPushRequest, MAX_CHANGES_PER_PUSH};
 use jcselect_sync::Timestamp;
 
@@ -39,14 +39,17 @@ pub async fn push(
         accept_credentials: false,
         new_logins: &[],
     };
-    let response = apply_push(
-        app.store.as_ref(),
-        &context,
-        &principal,
-        &request,
-        Timestamp::now(),
-    )
-    .await?;
+    let request = std::sync::Arc::new(request);
+    let response = app
+        .pushes
+        .apply(
+            app.store.as_ref(),
+            &context,
+            &principal,
+            request.clone(),
+            Timestamp::now(),
+        )
+        .await?;
     app.metrics.push(&response);
     tracing::info!(
         user = %principal.user_id,
