@@ -115,9 +115,15 @@ pub async fn apply_push(
     // the two run on different threads.
     let (opened, prepared) = tokio::join!(store.begin_push(), prepare(context, request, now));
     let mut tx = opened?;
-    let answer = apply_prepared(store, &mut tx, context, principal, request, prepared, now).await?;
+    let item = GroupItem {
+        principal,
+        request,
+        prepared,
+        now,
+    };
+    let answer = apply_in(store, &mut tx, context, vec![item]).await?;
     tx.commit().await?;
-    Ok(answer)
+    Ok(answer.into_iter().next().expect("one answer per request"))
 }
 
 /// The pushes of one server process, committed in groups (group commit):
@@ -211,18 +217,15 @@ async fn apply_group(store: &dyn ServerStore, context: &PushContext<'_>, group: 
     for queued in group {
         let result = async {
             let mut tx = store.begin_push().await?;
-            let answer = apply_prepared(
-                store,
-                &mut tx,
-                context,
-                &queued.principal,
-                &queued.request,
-                queued.prepared,
-                queued.now,
-            )
-            .await?;
+            let item = GroupItem {
+                principal: &queued.principal,
+                request: &queued.request,
+                prepared: queued.prepared,
+                now: queued.now,
+            };
+            let answer = apply_in(store, &mut tx, context, vec![item]).await?;
             tx.commit().await?;
-            Ok(answer)
+            Ok(answer.into_iter().next().expect("one answer per request"))
         }
         .await;
         let _ = queued.answer.send(result);
@@ -236,129 +239,146 @@ async fn apply_together(
     group: &[QueuedPush],
 ) -> Result<Vec<SyncPushResponse>, StoreError> {
     let mut tx = store.begin_push().await?;
-    let mut answers = Vec::with_capacity(group.len());
-    for queued in group {
-        answers.push(
-            apply_prepared(
-                store,
-                &mut tx,
-                context,
-                &queued.principal,
-                &queued.request,
-                queued.prepared.clone(),
-                queued.now,
-            )
-            .await?,
-        );
-    }
+    let items = group
+        .iter()
+        .map(|queued| GroupItem {
+            principal: &queued.principal,
+            request: &queued.request,
+            prepared: queued.prepared.clone(),
+            now: queued.now,
+        })
+        .collect();
+    let answers = apply_in(store, &mut tx, context, items).await?;
     tx.commit().await?;
     Ok(answers)
 }
 
-/// Sorts and applies one prepared request inside `tx` (which may hold
-/// other requests applied before it; this one sees their writes).
-async fn apply_prepared(
+/// One prepared request of a group, with who sent it and when.
+struct GroupItem<'r> {
+    principal: &'r Principal,
+    request: &'r SyncPushRequest,
+    prepared: PreparedPush,
+    now: Timestamp,
+}
+
+/// Sorts and applies prepared requests, in order, inside `tx`: each is
+/// sorted exactly as if it were applied alone after those before it (it
+/// sees their writes and their change ids), while the group's reads and
+/// writes go to the store together — one lookup of the change ids, of the
+/// stored records and their parents, of the natural keys, and one write of
+/// the records, the log and the remembered ids for the lot.
+async fn apply_in(
     store: &dyn ServerStore,
     tx: &mut Box<dyn PushTransaction>,
     context: &PushContext<'_>,
-    principal: &Principal,
-    request: &SyncPushRequest,
-    prepared: PreparedPush,
-    now: Timestamp,
-) -> Result<SyncPushResponse, StoreError> {
-    let PreparedPush {
-        mut buckets,
-        mut candidates,
-    } = prepared;
-    let change_ids: Vec<Uuid> = request.changes.iter().map(|c| c.change_id).collect();
-    let seen = tx.seen_changes(&change_ids).await?;
+    items: Vec<GroupItem<'_>>,
+) -> Result<Vec<SyncPushResponse>, StoreError> {
+    let change_ids: Vec<Uuid> = items
+        .iter()
+        .flat_map(|item| item.request.changes.iter().map(|c| c.change_id))
+        .collect();
+    let mut seen = tx.seen_changes(&change_ids).await?;
     let head = tx.head();
-    let received_at = now.max(head.received_at.plus_micros(1));
-
-    // Replays: a change id sorted before gets the same answer, and nothing
-    // is done again. A change id repeated inside the request is sorted once.
-    let mut first_of_id: HashMap<Uuid, usize> = HashMap::new();
-    let mut repeats = Vec::new();
-    candidates.retain(|candidate| {
-        let change_id = request.changes[candidate.index].change_id;
-        if let Some(outcome) = seen.get(&change_id) {
-            buckets[candidate.index] = Some(match outcome {
-                SeenOutcome::Processed => Bucket::Processed,
-                SeenOutcome::Conflict => Bucket::Conflict,
-            });
-            return false;
-        }
-        match first_of_id.get(&change_id) {
-            Some(first) => {
-                repeats.push((candidate.index, *first));
-                false
-            }
-            None => {
-                first_of_id.insert(change_id, candidate.index);
-                true
-            }
-        }
-    });
-    candidates.sort_by_key(|candidate| (candidate.rank, candidate.index));
+    let latest_now = items
+        .iter()
+        .map(|item| item.now)
+        .max()
+        .unwrap_or(head.received_at);
+    let received_at = latest_now.max(head.received_at.plus_micros(1));
+    let incoming_records: Vec<&Record> = items
+        .iter()
+        .flat_map(|item| item.prepared.candidates.iter())
+        .map(|candidate| &candidate.record)
+        .collect();
+    let incoming = || incoming_records.iter().copied();
 
     let mut known = RecordIndex::default();
-    let keys: Vec<RecordKey> = candidates
-        .iter()
-        .map(|c| (c.record.entity().name, c.record.id()))
-        .collect();
+    let keys: Vec<RecordKey> = incoming().map(|r| (r.entity().name, r.id())).collect();
     known.load(tx.as_mut(), context.registry, keys).await?;
     known
-        .load_parents(
-            tx.as_mut(),
-            context.registry,
-            candidates.iter().map(|c| &c.record),
-        )
+        .load_parents(tx.as_mut(), context.registry, incoming())
         .await?;
-    let principals: Vec<Record> = known
-        .principals(candidates.iter().map(|c| &c.record))
-        .into_iter()
-        .cloned()
-        .collect();
+    let principals = known.principals(incoming());
     for user in principals {
         let scope = principal_scope(store, context.new_logins, &user).await?;
         known.set_principal_scope(user.id(), scope);
     }
-    let claims =
-        crate::natural_key::Claims::load(tx.as_mut(), candidates.iter().map(|c| &c.record)).await?;
-    let in_batch: std::collections::HashSet<RecordKey> = candidates
-        .iter()
-        .map(|c| (c.record.entity().name, c.record.id()))
-        .collect();
+    let claims = crate::natural_key::Claims::load(tx.as_mut(), incoming()).await?;
 
     let mut writes = Writes::new(received_at, claims);
-    for candidate in &candidates {
-        let change = &request.changes[candidate.index];
-        let bucket = sort_change(
-            context,
+    let mut remembered = Vec::new();
+    let mut responses = Vec::with_capacity(items.len());
+    for item in items {
+        let GroupItem {
             principal,
-            change,
-            &candidate.record,
-            &mut known,
-            &in_batch,
-            &mut writes,
-        );
-        buckets[candidate.index] = Some(bucket);
+            request,
+            prepared,
+            now,
+        } = item;
+        let PreparedPush {
+            mut buckets,
+            mut candidates,
+        } = prepared;
+        // Replays: a change id sorted before gets the same answer, and
+        // nothing is done again. A change id repeated inside the request is
+        // sorted once.
+        let mut first_of_id: HashMap<Uuid, usize> = HashMap::new();
+        let mut repeats = Vec::new();
+        candidates.retain(|candidate| {
+            let change_id = request.changes[candidate.index].change_id;
+            if let Some(outcome) = seen.get(&change_id) {
+                buckets[candidate.index] = Some(match outcome {
+                    SeenOutcome::Processed => Bucket::Processed,
+                    SeenOutcome::Conflict => Bucket::Conflict,
+                });
+                return false;
+            }
+            match first_of_id.get(&change_id) {
+                Some(first) => {
+                    repeats.push((candidate.index, *first));
+                    false
+                }
+                None => {
+                    first_of_id.insert(change_id, candidate.index);
+                    true
+                }
+            }
+        });
+        candidates.sort_by_key(|candidate| (candidate.rank, candidate.index));
+        let in_batch: std::collections::HashSet<RecordKey> = candidates
+            .iter()
+            .map(|c| (c.record.entity().name, c.record.id()))
+            .collect();
+        for candidate in &candidates {
+            let change = &request.changes[candidate.index];
+            let bucket = sort_change(
+                context,
+                principal,
+                change,
+                &candidate.record,
+                &mut known,
+                &in_batch,
+                &mut writes,
+            );
+            buckets[candidate.index] = Some(bucket);
+        }
+        for (repeat, first) in repeats {
+            buckets[repeat] = buckets[first].clone();
+        }
+        for (change_id, index) in first_of_id {
+            let outcome = match buckets[index] {
+                Some(Bucket::Processed) => SeenOutcome::Processed,
+                Some(Bucket::Conflict) => SeenOutcome::Conflict,
+                _ => continue,
+            };
+            seen.insert(change_id, outcome);
+            remembered.push((change_id, outcome));
+        }
+        responses.push(response(request, buckets, now));
     }
-    for (repeat, first) in repeats {
-        buckets[repeat] = buckets[first].clone();
-    }
-
-    let remembered: Vec<(Uuid, SeenOutcome)> = first_of_id
-        .iter()
-        .filter_map(|(change_id, index)| match buckets[*index] {
-            Some(Bucket::Processed) => Some((*change_id, SeenOutcome::Processed)),
-            Some(Bucket::Conflict) => Some((*change_id, SeenOutcome::Conflict)),
-            _ => None,
-        })
-        .collect();
     writes.flush(context, tx, head.receive_seq).await?;
     tx.remember_changes(&remembered).await?;
-    Ok(response(request, buckets, now))
+    Ok(responses)
 }
 
 /// The checks that need no store: a known entity, a decodable record

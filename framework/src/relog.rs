@@ -17,7 +17,6 @@ use uuid::Uuid;
 
 use crate::auth::ScopeFilter;
 use crate::decl::ScopeDecl;
-use crate::record::Record;
 use crate::registry::Registry;
 use crate::scope::{RecordIndex, RecordKey, Scope};
 use crate::store::{LogEntry, LogQuery, ServerStore, StoreError};
@@ -132,7 +131,7 @@ pub async fn place_global_entries(
     known
         .load(tx.as_mut(), registry, keys.iter().copied())
         .await?;
-    let users: Vec<Record> = known.principals([]).into_iter().cloned().collect();
+    let users = known.principals([]);
     for user in users {
         let scope = crate::push::principal_scope(store, &[], &user).await?;
         known.set_principal_scope(user.id(), scope);

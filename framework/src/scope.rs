@@ -191,11 +191,8 @@ impl RecordIndex {
 
     /// The principal records (users) among the known records and
     /// `incoming`, whose scopes [`scope_of`](Self::scope_of) needs looked up.
-    pub fn principals<'r>(
-        &'r self,
-        incoming: impl IntoIterator<Item = &'r Record>,
-    ) -> Vec<&'r Record> {
-        let mut found: HashMap<Uuid, &'r Record> = self
+    pub fn principals<'r>(&self, incoming: impl IntoIterator<Item = &'r Record>) -> Vec<Record> {
+        let mut found: HashMap<Uuid, &Record> = self
             .records
             .values()
             .filter(|record| matches!(record.entity().scope, ScopeDecl::Principal { .. }))
@@ -207,7 +204,7 @@ impl RecordIndex {
                 found.insert(record.id(), record);
             }
         }
-        found.into_values().collect()
+        found.into_values().cloned().collect()
     }
 }
 
