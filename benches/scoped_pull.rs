@@ -8,7 +8,7 @@
 //!
 //! `JCSELECT_BENCH_PENS=100,1000 cargo bench -p jcselect-benches --bench
 //! scoped_pull` (SQLite; PostgreSQL too when JCSELECT_TEST_POSTGRES_URL is
-//! set). Wall time per pull is the median of 5; the process's CPU time over
+//! set; `JCSELECT_BENCH_DATABASES=postgres` runs one of them only). Wall time per pull is the median of 5; the process's CPU time over
 //! those pulls is the server's on SQLite (the database runs in-process) and
 //! the server process's alone on PostgreSQL.
 
@@ -472,6 +472,13 @@ fn section(rows: Vec<String>, command: &str) -> String {
     out
 }
 
+/// Whether `JCSELECT_BENCH_DATABASES` (default: every one) names `database`.
+fn wanted(database: &str) -> bool {
+    std::env::var("JCSELECT_BENCH_DATABASES").map_or(true, |names| {
+        names.split(',').any(|name| name.trim() == database)
+    })
+}
+
 fn main() {
     let pens: Vec<usize> = std::env::var("JCSELECT_BENCH_PENS")
         .unwrap_or_else(|_| "100,1000".into())
@@ -497,12 +504,17 @@ fn main() {
             let dir = std::env::temp_dir().join(format!("jcselect-scoped-{}", Uuid::new_v4()));
             std::fs::create_dir_all(&dir).unwrap();
             let url = format!("sqlite://{}", dir.join("bench.db").display());
-            let store = jcselect_store_sqlite::SqliteStore::open(&url)
-                .await
-                .unwrap();
-            rows.extend(fleet("sqlite", Arc::new(store), count).await);
+            if wanted("sqlite") {
+                let store = jcselect_store_sqlite::SqliteStore::open(&url)
+                    .await
+                    .unwrap();
+                rows.extend(fleet("sqlite", Arc::new(store), count).await);
+            }
             std::fs::remove_dir_all(dir).unwrap();
-            if let Ok(url) = std::env::var("JCSELECT_TEST_POSTGRES_URL") {
+            if let Some(url) = std::env::var("JCSELECT_TEST_POSTGRES_URL")
+                .ok()
+                .filter(|_| wanted("postgres"))
+            {
                 let schema = format!("jcs_bench_{}", Uuid::new_v4().simple());
                 let store = jcselect_store_postgres::PgStore::open_in_schema(&url, &schema)
                     .await

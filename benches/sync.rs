@@ -2,7 +2,8 @@
 //! over the in-process and the HTTP transport, on SQLite and PostgreSQL, for
 //! several sizes and batch sizes, each next to the raw rate of the same
 //! database; an incremental sync of 1 %; peak memory of a server and a
-//! client process during a fresh pull; and the election-day model.
+//! client process during a fresh pull. (The election-day model is
+//! `scoped_pull`'s, on the fleet it seeds.)
 //!
 //! ```sh
 //! JCSELECT_TEST_POSTGRES_URL=postgres://root@127.0.0.1:5432/test cargo bench -p jcselect-benches --bench sync
@@ -10,9 +11,8 @@
 //!
 //! `JCSELECT_BENCH_SIZES` (default `10000,100000,1000000`),
 //! `JCSELECT_BENCH_BATCHES` (default `100,500,1000`), `JCSELECT_BENCH_MEMORY`
-//! (sizes for the memory runs, default `100000,1000000`),
-//! `JCSELECT_BENCH_PENS` (pens seeded for the election model, default 200)
-//! shrink or grow the run.
+//! (sizes for the memory runs, default `100000,1000000`) shrink or grow the
+//! run.
 
 use std::fmt::Write as _;
 use std::io::{BufRead, BufReader};
@@ -79,7 +79,6 @@ async fn admin_token(url: &str) -> String {
 
 /// A database for one size: its URL and how to drop it.
 struct Database {
-    kind: &'static str,
     url: String,
     cleanup: Option<(String, String)>,
     dir: Option<std::path::PathBuf>,
@@ -90,7 +89,6 @@ impl Database {
         let dir = std::env::temp_dir().join(format!("jcselect-bench-{}", Uuid::new_v4()));
         std::fs::create_dir_all(&dir).unwrap();
         Database {
-            kind: "SQLite",
             url: format!("sqlite://{}", dir.join("server.db").display()),
             cleanup: None,
             dir: Some(dir),
@@ -106,7 +104,6 @@ impl Database {
             .unwrap();
         let (base, _) = admin_url.rsplit_once('/').unwrap();
         Database {
-            kind: "PostgreSQL",
             url: format!("{base}/{name}"),
             cleanup: Some((admin_url.to_owned(), name)),
             dir: None,
@@ -470,111 +467,6 @@ async fn settle_postgres(url: &str) {
     pool.close().await;
 }
 
-/// The election-day model: `pens` pens of 600 voters; virtual pens each
-/// push 5 vote marks and pull what changed since their last cycle, over
-/// HTTP, as fast as the server answers, for `seconds`.
-/// Returns (database, cycles per second).
-async fn election_day(
-    database: &Database,
-    pens: usize,
-    seconds: u64,
-    notes: &mut String,
-) -> (&'static str, f64) {
-    let server = server(&database.url).await;
-    let admin = admin_token(&database.url).await;
-    let http: Arc<HttpTransport> =
-        Arc::new(HttpTransport::new(&server.base, Timeouts::default()).unwrap());
-    let pen_records: Vec<_> = (0..pens).map(|p| pen(&format!("pen {p}"))).collect();
-    push_all(http.as_ref(), &admin, &requests(&pen_records, 1000)).await;
-    let mut voters_by_pen = Vec::new();
-    for pen in &pen_records {
-        let voters: Vec<Voter> = (0..600)
-            .map(|i| voter(pen, &i.to_string(), "e-day"))
-            .collect();
-        voters_by_pen.push(voters);
-    }
-    // seeded a hundred pens at a time, so the requests of all 4.2M voters
-    // are never held at once
-    for some_pens in voters_by_pen.chunks(100) {
-        let voters: Vec<Voter> = some_pens.iter().flatten().cloned().collect();
-        push_all(http.as_ref(), &admin, &requests(&voters, 1000)).await;
-    }
-    eprintln!(
-        "{}: election day seeded, {pens} pens × 600 voters",
-        database.kind
-    );
-    let start = head(http.as_ref(), &admin).await;
-    let cycles = Arc::new(AtomicU64::new(0));
-    let deadline = Instant::now() + Duration::from_secs(seconds);
-    let mut tasks = Vec::new();
-    let tokens = jcselect_server::auth::Tokens::new(&secret());
-    // one operator working at every pen; each worker's token names one pen
-    let operator = bench_user(
-        &database.url,
-        "op",
-        Role::Operator,
-        pen_records.iter().map(|pen| pen.id).collect(),
-    )
-    .await;
-    // a worker per pen at most: one with no pen would spin on the clock
-    for worker in 0..pens.min(16) {
-        let http = http.clone();
-        let cycles = cycles.clone();
-        let mine: Vec<(jcselect_entities::Pen, Vec<Voter>)> = pen_records
-            .iter()
-            .cloned()
-            .zip(voters_by_pen.iter().cloned())
-            .skip(worker)
-            .step_by(16)
-            .collect();
-        let operator_tokens: Vec<String> = mine
-            .iter()
-            .map(|(pen, _)| tokens.mint(operator, "op", Role::Operator, &[pen.id], 86_400))
-            .collect();
-        tasks.push(tokio::spawn(async move {
-            let mut cursors = vec![start; mine.len()];
-            let mut round = 0;
-            while Instant::now() < deadline {
-                for (index, (_, voters)) in mine.iter().enumerate() {
-                    let marks: Vec<Voter> = voters
-                        .iter()
-                        .skip((round * 5) % 600)
-                        .take(5)
-                        .map(|v| {
-                            let mut v = v.clone();
-                            v.has_voted = true;
-                            v.updated_at = jcselect_sync::Timestamp::now();
-                            v.voted_at = Some(v.updated_at);
-                            v
-                        })
-                        .collect();
-                    let token = &operator_tokens[index];
-                    push_all(http.as_ref(), token, &requests(&marks, 100)).await;
-                    cursors[index] = pull_all(http.as_ref(), token, cursors[index], 100).await.1;
-                    cycles.fetch_add(1, Ordering::SeqCst);
-                    if Instant::now() >= deadline {
-                        break;
-                    }
-                }
-                round += 1;
-            }
-        }));
-    }
-    for task in tasks {
-        task.await.unwrap();
-    }
-    let per_second = cycles.load(Ordering::SeqCst) as f64 / seconds as f64;
-    let needed = 7_000.0 / 300.0;
-    let _ = writeln!(
-        notes,
-        "| {} | {pens} × 600 | {:.0} | {needed:.1} | {:.1}× |",
-        database.kind,
-        per_second,
-        per_second / needed
-    );
-    (database.kind, per_second)
-}
-
 /// The smallest and largest of some ratios, as "a–b" (or "—" when none).
 fn span(values: impl Iterator<Item = f64>) -> (f64, f64, String) {
     let values: Vec<f64> = values.filter(|v| v.is_finite()).collect();
@@ -595,7 +487,7 @@ fn verdict(met: bool) -> &'static str {
 }
 
 /// The goals of the issue, each against what this run measured.
-fn goals(lines: &[Line], peaks: &[(usize, u64, u64)], capacity: &[(&str, f64)]) -> String {
+fn goals(lines: &[Line], peaks: &[(usize, u64, u64)]) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "| goal | measured | verdict |");
     let _ = writeln!(out, "|---|---|---|");
@@ -685,13 +577,6 @@ fn goals(lines: &[Line], peaks: &[(usize, u64, u64)], capacity: &[(&str, f64)]) 
             verdict(growth < 1.5)
         );
     }
-    for (database, per_second) in capacity {
-        let _ = writeln!(
-            out,
-            "| {database}: election day (7,000 pens / 300 s = 23.3 cycles/s) | {per_second:.0} cycles/s | {} |",
-            verdict(*per_second >= 7_000.0 / 300.0)
-        );
-    }
     out
 }
 
@@ -720,22 +605,15 @@ fn machine() -> String {
 }
 
 async fn report() {
-    let pens = list("JCSELECT_BENCH_PENS", "7000")
-        .first()
-        .copied()
-        .unwrap_or(7000);
     let mut run = Run {
         sizes: list("JCSELECT_BENCH_SIZES", "10000,100000,1000000"),
         batches: list("JCSELECT_BENCH_BATCHES", "100,500,1000"),
         memory_sizes: list("JCSELECT_BENCH_MEMORY", "100000,1000000"),
-        pens,
         postgres: std::env::var("JCSELECT_TEST_POSTGRES_URL").ok(),
         lines: Vec::new(),
         incremental: String::new(),
         memory_notes: String::new(),
-        election: String::new(),
         peaks: Vec::new(),
-        capacity: Vec::new(),
     };
     let (sizes, batches) = (run.sizes.clone(), run.batches.clone());
     // SQLite first, PostgreSQL after: PostgreSQL's checkpointer goes on
@@ -759,13 +637,6 @@ async fn report() {
         run.peaks.push(peak);
         run.write("memory");
     }
-    if pens > 0 {
-        let database = Database::sqlite().await;
-        let capacity = election_day(&database, pens, 15, &mut run.election).await;
-        run.capacity.push(capacity);
-        database.drop_it().await;
-        run.write("SQLite election day");
-    }
     if let Some(url) = run.postgres.clone() {
         for &n in &sizes {
             settle_postgres(&url).await;
@@ -780,13 +651,6 @@ async fn report() {
             .await;
             run.write("PostgreSQL throughput");
         }
-        if pens > 0 {
-            settle_postgres(&url).await;
-            let database = Database::postgres(&url).await;
-            let capacity = election_day(&database, pens, 15, &mut run.election).await;
-            run.capacity.push(capacity);
-            database.drop_it().await;
-        }
     }
     run.write("");
 }
@@ -797,14 +661,11 @@ struct Run {
     sizes: Vec<usize>,
     batches: Vec<usize>,
     memory_sizes: Vec<usize>,
-    pens: usize,
     postgres: Option<String>,
     lines: Vec<Line>,
     incremental: String,
     memory_notes: String,
-    election: String,
     peaks: Vec<(usize, u64, u64)>,
-    capacity: Vec<(&'static str, f64)>,
 }
 
 impl Run {
@@ -815,18 +676,15 @@ impl Run {
             sizes,
             batches,
             memory_sizes,
-            pens,
             postgres,
             lines,
             incremental,
             memory_notes,
-            election,
             peaks,
-            capacity,
         } = self;
         let mut out = String::new();
         let command = format!(
-            "JCSELECT_BENCH_SIZES={} JCSELECT_BENCH_BATCHES={} JCSELECT_BENCH_MEMORY={} JCSELECT_BENCH_PENS={pens}{} cargo bench -p jcselect-benches --bench sync",
+            "JCSELECT_BENCH_SIZES={} JCSELECT_BENCH_BATCHES={} JCSELECT_BENCH_MEMORY={}{} cargo bench -p jcselect-benches --bench sync",
             sizes.iter().map(usize::to_string).collect::<Vec<_>>().join(","),
             batches.iter().map(usize::to_string).collect::<Vec<_>>().join(","),
             memory_sizes.iter().map(usize::to_string).collect::<Vec<_>>().join(","),
@@ -847,7 +705,7 @@ impl Run {
         }
         let _ = writeln!(out, "- command: `{command}`\n");
         let _ = writeln!(out, "## Goals\n");
-        out.push_str(&goals(lines, peaks, capacity));
+        out.push_str(&goals(lines, peaks));
         out.push_str(BOUNDS);
         let _ = writeln!(
             out,
@@ -928,17 +786,6 @@ impl Run {
         );
         let _ = writeln!(out, "|---|---|---|---|---|");
         out.push_str(memory_notes);
-        let _ = writeln!(
-            out,
-            "\n## Election day: 7,000 pens × 600 voters, each syncing every 300 s\n"
-        );
-        let _ = writeln!(out, "One cycle = an operator pushes 5 vote marks and pulls what changed since its previous cycle (scope-filtered), over HTTP, 16 clients at once for 15 s. The need is 7,000 / 300 = 23.3 cycles/s.\n");
-        let _ = writeln!(
-            out,
-            "| database | seeded | cycles/s measured | cycles/s needed | headroom |"
-        );
-        let _ = writeln!(out, "|---|---|---|---|---|");
-        out.push_str(election);
         // sections other benchmarks wrote stay
         let path = jcselect_benches::report_path();
         let earlier = std::fs::read_to_string(&path).unwrap_or_default();

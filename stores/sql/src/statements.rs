@@ -444,12 +444,15 @@ pub fn compaction_ranges(mark: i64, last_seq: i64) -> impl Iterator<Item = (i64,
 /// Compacts an older log in place, one range of positions at a time: every
 /// live entry with a later entry of the same record in the same scope
 /// becomes a stub. Binds the range's first position (exclusive) and last.
+/// The later entry is found by a correlated scalar subquery, which every
+/// database runs as one probe of the `entity_id` index per entry (an
+/// `EXISTS` lets PostgreSQL turn it into a hash join over the whole log,
+/// once per range).
 pub fn compact_log_range(dialect: Dialect) -> String {
     format!(
         "UPDATE sync_log SET data = '' WHERE receive_seq > {} AND receive_seq <= {} \
-         AND data <> '' AND EXISTS (SELECT 1 FROM sync_log later \
+         AND data <> '' AND receive_seq < (SELECT MAX(later.receive_seq) FROM sync_log later \
          WHERE later.entity_id = sync_log.entity_id AND later.entity_type = sync_log.entity_type \
-         AND later.receive_seq > sync_log.receive_seq \
          AND (later.scope_id = sync_log.scope_id \
          OR (later.scope_id IS NULL AND sync_log.scope_id IS NULL)))",
         dialect.placeholder(1),
