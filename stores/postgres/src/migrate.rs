@@ -119,6 +119,14 @@ async fn compact_log_past_mark(tx: &mut sqlx::PgConnection) -> Result<(), StoreE
         .execute(&mut *tx)
         .await
         .map_err(backend)?;
+    // Statistics for the log's indexes: without them (a log filled faster
+    // than autovacuum analyses it, as an import does) PostgreSQL guesses
+    // a push's lookup of the entries it supersedes matches thousands of
+    // rows and scans the whole log instead (seen: 1.3 s per push at 4.2 M)
+    sqlx::query("ANALYZE sync_log")
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?;
     Ok(())
 }
 
