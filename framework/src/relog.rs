@@ -35,26 +35,13 @@ pub async fn relog_scope(
 ) -> Result<usize, StoreError> {
     let mut tx = store.begin_push().await?;
     let head = tx.head();
-    let mut latest: HashMap<(String, Uuid), LogEntry> = HashMap::new();
-    let mut after_seq = 0;
-    loop {
-        let page = store
-            .read_log(&LogQuery {
-                after_seq,
-                offset: 0,
-                up_to_seq: head.receive_seq,
-                scope: ScopeFilter::GlobalAnd(vec![key]),
-                limit: PAGE,
-                with_superseded: false,
-            })
-            .await?;
-        let Some(last) = page.last() else { break };
-        after_seq = last.receive_seq;
-        for entry in page.into_iter().filter(|entry| entry.scope == Some(key)) {
-            latest.insert((entry.entity_type.clone(), entry.entity_id), entry);
-        }
-    }
-    let mut entries: Vec<LogEntry> = latest.into_values().collect();
+    // the log holds one live entry per record and scope
+    let mut entries: Vec<LogEntry> =
+        live_entries(store, ScopeFilter::GlobalAnd(vec![key]), head.receive_seq)
+            .await?
+            .into_iter()
+            .filter(|entry| entry.scope == Some(key))
+            .collect();
     // parents before their children, as a push applies them
     entries.sort_by_key(|entry| {
         (
@@ -68,16 +55,7 @@ pub async fn relog_scope(
         entry.received_at = received_at;
         entry.change_id = Uuid::now_v7();
     }
-    let mut by_entity: HashMap<&str, Vec<Uuid>> = HashMap::new();
-    for entry in &entries {
-        by_entity
-            .entry(entry.entity_type.as_str())
-            .or_default()
-            .push(entry.entity_id);
-    }
-    for (entity_type, ids) in by_entity {
-        tx.supersede_log(entity_type, &ids, Some(key)).await?;
-    }
+    supersede(tx.as_mut(), &entries, Some(key)).await?;
     if !entries.is_empty() {
         tx.append_log(&entries).await?;
     }
@@ -99,27 +77,16 @@ pub async fn place_global_entries(
 ) -> Result<usize, StoreError> {
     let mut tx = store.begin_push().await?;
     let head = tx.head();
-    let mut misplaced: Vec<LogEntry> = Vec::new();
-    let mut after_seq = 0;
-    loop {
-        let page = store
-            .read_log(&LogQuery {
-                after_seq,
-                offset: 0,
-                up_to_seq: head.receive_seq,
-                scope: ScopeFilter::GlobalAnd(Vec::new()),
-                limit: PAGE,
-                with_superseded: false,
+    let misplaced: Vec<LogEntry> =
+        live_entries(store, ScopeFilter::GlobalAnd(Vec::new()), head.receive_seq)
+            .await?
+            .into_iter()
+            .filter(|entry| {
+                registry.entity(&entry.entity_type).is_ok_and(|entity| {
+                    matches!(entity.scope, ScopeDecl::Own | ScopeDecl::Principal { .. })
+                })
             })
-            .await?;
-        let Some(last) = page.last() else { break };
-        after_seq = last.receive_seq;
-        misplaced.extend(page.into_iter().filter(|entry| {
-            registry.entity(&entry.entity_type).is_ok_and(|entity| {
-                matches!(entity.scope, ScopeDecl::Own | ScopeDecl::Principal { .. })
-            })
-        }));
-    }
+            .collect();
     let mut known = RecordIndex::default();
     let keys: Vec<RecordKey> = misplaced
         .iter()
@@ -138,7 +105,7 @@ pub async fn place_global_entries(
     }
     let received_at = now.max(head.received_at.plus_micros(1));
     let mut entries = Vec::new();
-    let mut by_entity: HashMap<&str, Vec<Uuid>> = HashMap::new();
+    let mut placed = Vec::new();
     for (entry, key) in misplaced.iter().zip(&keys) {
         let Some(record) = known.get(key) else {
             continue;
@@ -147,7 +114,7 @@ pub async fn place_global_entries(
         if scope == Scope::Global {
             continue;
         }
-        by_entity.entry(key.0).or_default().push(key.1);
+        placed.push(entry.clone());
         let data = record.to_json_string();
         for scope_key in scope.log_keys() {
             entries.push(LogEntry {
@@ -162,9 +129,7 @@ pub async fn place_global_entries(
             });
         }
     }
-    for (entity_type, ids) in by_entity {
-        tx.supersede_log(entity_type, &ids, None).await?;
-    }
+    supersede(tx.as_mut(), &placed, None).await?;
     if !entries.is_empty() {
         tx.append_log(&entries).await?;
     }
@@ -176,4 +141,50 @@ pub async fn place_global_entries(
         );
     }
     Ok(entries.len())
+}
+
+/// Every live log entry that `scope` reads up to `up_to_seq`, in receive
+/// order, read a page at a time.
+async fn live_entries(
+    store: &dyn ServerStore,
+    scope: ScopeFilter,
+    up_to_seq: i64,
+) -> Result<Vec<LogEntry>, StoreError> {
+    let mut entries: Vec<LogEntry> = Vec::new();
+    loop {
+        let page = store
+            .read_log(&LogQuery {
+                after_seq: entries.last().map_or(0, |last| last.receive_seq),
+                offset: 0,
+                up_to_seq,
+                scope: scope.clone(),
+                limit: PAGE,
+                with_superseded: false,
+            })
+            .await?;
+        if page.is_empty() {
+            return Ok(entries);
+        }
+        entries.extend(page);
+    }
+}
+
+/// Turns the live entries of the records `entries` name into stubs (in
+/// every scope, or in `only_scope`), one statement per entity.
+async fn supersede(
+    tx: &mut dyn crate::store::PushTransaction,
+    entries: &[LogEntry],
+    only_scope: Option<Uuid>,
+) -> Result<(), StoreError> {
+    let mut by_entity: HashMap<&str, Vec<Uuid>> = HashMap::new();
+    for entry in entries {
+        by_entity
+            .entry(entry.entity_type.as_str())
+            .or_default()
+            .push(entry.entity_id);
+    }
+    for (entity_type, ids) in by_entity {
+        tx.supersede_log(entity_type, &ids, only_scope).await?;
+    }
+    Ok(())
 }
