@@ -135,7 +135,15 @@ const BUSY: &str = "incremental after 35000 other-pen changes";
 const RESTART: &str = "restart: start-up compaction pass over the log";
 const ELECTION_DAY: &str = "election day: 16 stations for 15 s, each cycle 5 marks + a pull from 35000 positions behind (rows: cycles; wall: p99 of a cycle; CPU: per cycle)";
 
-async fn fleet(database: &str, store: Arc<dyn ServerStore>, pens: usize) -> Vec<String> {
+/// Measures one fleet size on one database; `postgres_url` (PostgreSQL
+/// only) lets it settle the checkpointer after seeding and before the
+/// election-day model.
+async fn fleet(
+    database: &str,
+    store: Arc<dyn ServerStore>,
+    pens: usize,
+    postgres_url: Option<&str>,
+) -> Vec<String> {
     let mut lines = Vec::new();
     let entities: Vec<_> = jcselect_entities::registry().unwrap().entities().collect();
     store.migrate(&entities).await.unwrap();
@@ -180,6 +188,9 @@ async fn fleet(database: &str, store: Arc<dyn ServerStore>, pens: usize) -> Vec<
         "{database}: {pens} pens seeded ({head} log rows) in {:.0} s",
         seeding.elapsed().as_secs_f64()
     );
+    if let Some(url) = postgres_url {
+        jcselect_benches::settle_postgres(url).await;
+    }
 
     let mine = pens / 2;
     let operator = Principal {
@@ -253,6 +264,9 @@ async fn fleet(database: &str, store: Arc<dyn ServerStore>, pens: usize) -> Vec<
             voters,
         })
         .collect();
+    if let Some(url) = postgres_url {
+        jcselect_benches::settle_postgres(url).await;
+    }
     let model = election_day(&store, stations).await;
     eprintln!(
         "{database}: election day {} cycles, {:.1}/s, p50 {}, p99 {}",
@@ -508,7 +522,7 @@ fn main() {
                 let store = jcselect_store_sqlite::SqliteStore::open(&url)
                     .await
                     .unwrap();
-                rows.extend(fleet("sqlite", Arc::new(store), count).await);
+                rows.extend(fleet("sqlite", Arc::new(store), count, None).await);
             }
             std::fs::remove_dir_all(dir).unwrap();
             if let Some(url) = std::env::var("JCSELECT_TEST_POSTGRES_URL")
@@ -519,7 +533,7 @@ fn main() {
                 let store = jcselect_store_postgres::PgStore::open_in_schema(&url, &schema)
                     .await
                     .unwrap();
-                rows.extend(fleet("postgres", Arc::new(store), count).await);
+                rows.extend(fleet("postgres", Arc::new(store), count, Some(&url)).await);
                 let pool = sqlx::PgPool::connect(&url).await.unwrap();
                 sqlx::query(&format!("DROP SCHEMA {schema} CASCADE"))
                     .execute(&pool)

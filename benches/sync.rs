@@ -459,14 +459,6 @@ async fn memory(n: usize, notes: &mut String) -> (usize, u64, u64) {
     )
 }
 
-/// Waits for PostgreSQL to write out what earlier runs left dirty, so that
-/// its checkpointer does not run beside the next measurement.
-async fn settle_postgres(url: &str) {
-    let pool = sqlx::PgPool::connect(url).await.unwrap();
-    sqlx::query("CHECKPOINT").execute(&pool).await.unwrap();
-    pool.close().await;
-}
-
 /// The smallest and largest of some ratios, as "a–b" (or "—" when none).
 fn span(values: impl Iterator<Item = f64>) -> (f64, f64, String) {
     let values: Vec<f64> = values.filter(|v| v.is_finite()).collect();
@@ -639,7 +631,7 @@ async fn report() {
     }
     if let Some(url) = run.postgres.clone() {
         for &n in &sizes {
-            settle_postgres(&url).await;
+            jcselect_benches::settle_postgres(&url).await;
             throughput(
                 "PostgreSQL",
                 Some(&url),

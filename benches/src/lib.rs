@@ -99,6 +99,14 @@ pub fn section_rows(name: &str) -> Vec<String> {
         .collect()
 }
 
+/// Waits for PostgreSQL to write out what earlier runs left dirty, so that
+/// its checkpointer does not run beside the next measurement.
+pub async fn settle_postgres(url: &str) {
+    let pool = sqlx::PgPool::connect(url).await.unwrap();
+    sqlx::query("CHECKPOINT").execute(&pool).await.unwrap();
+    pool.close().await;
+}
+
 #[cfg(test)]
 mod tests {
     use super::kept_sections;

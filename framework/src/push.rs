@@ -273,11 +273,6 @@ async fn apply_in(
     context: &PushContext<'_>,
     items: Vec<GroupItem<'_>>,
 ) -> Result<Vec<SyncPushResponse>, StoreError> {
-    let change_ids: Vec<Uuid> = items
-        .iter()
-        .flat_map(|item| item.request.changes.iter().map(|c| c.change_id))
-        .collect();
-    let mut seen = tx.seen_changes(&change_ids).await?;
     let head = tx.head();
     let latest_now = items
         .iter()
@@ -304,6 +299,19 @@ async fn apply_in(
         known.set_principal_scope(user.id(), scope);
     }
     let claims = crate::natural_key::Claims::load(tx.as_mut(), incoming()).await?;
+    let change_ids: Vec<Uuid> = items
+        .iter()
+        .flat_map(|item| item.request.changes.iter().map(|change| change.change_id))
+        .collect();
+    // only a record already stored can have a log entry carrying a change
+    let mut stored_records: Vec<Uuid> = incoming()
+        .map(|record| (record.entity().name, record.id()))
+        .filter(|key| known.contains(key))
+        .map(|key| key.1)
+        .collect();
+    stored_records.sort_unstable();
+    stored_records.dedup();
+    let mut seen = tx.seen_changes(&change_ids, &stored_records).await?;
 
     let mut writes = Writes::new(received_at, claims);
     let mut remembered = Vec::new();
@@ -376,6 +384,11 @@ async fn apply_in(
         }
         responses.push(response(request, buckets, now));
     }
+    // a change logged as its record's version is answered by its entry
+    let logged = writes.logged_change_ids();
+    remembered.retain(|(change_id, outcome)| {
+        *outcome != SeenOutcome::Processed || !logged.contains(change_id)
+    });
     writes.flush(context, tx, head.receive_seq).await?;
     tx.remember_changes(&remembered).await?;
     Ok(responses)
@@ -758,6 +771,11 @@ impl Writes {
             };
             self.audit(context, known, event, principal);
         }
+    }
+
+    /// The change ids the log entries of this push carry.
+    fn logged_change_ids(&self) -> std::collections::HashSet<Uuid> {
+        self.log.iter().map(|(change_id, ..)| *change_id).collect()
     }
 
     async fn flush(

@@ -228,10 +228,15 @@ pub trait PushTransaction: RecordTransaction {
     /// commit, since pushes are serialised).
     fn head(&self) -> LogPosition;
 
-    /// Which of these change ids were sorted before, and how.
+    /// Which of these change ids were sorted before, and how: remembered by
+    /// [`remember_changes`](Self::remember_changes), or carried by a log
+    /// entry (live or a stub) of one of `stored_records` — processed. (A
+    /// change that became its record's logged version is not remembered
+    /// apart; only a record already stored can have an entry.)
     async fn seen_changes(
         &mut self,
-        ids: &[Uuid],
+        change_ids: &[Uuid],
+        stored_records: &[Uuid],
     ) -> Result<HashMap<Uuid, SeenOutcome>, StoreError>;
 
     /// Turns the live log entries of these records of entity `entity_type`
@@ -247,7 +252,8 @@ pub trait PushTransaction: RecordTransaction {
     /// Appends rows to the change log and moves the head to the last one.
     async fn append_log(&mut self, entries: &[LogEntry]) -> Result<(), StoreError>;
 
-    /// Remembers how these change ids were sorted.
+    /// Remembers how these change ids were sorted (a change logged as its
+    /// record's version needs no remembering: its log entry answers).
     async fn remember_changes(&mut self, seen: &[(Uuid, SeenOutcome)]) -> Result<(), StoreError>;
 
     /// Commits everything.

@@ -283,3 +283,47 @@ pub async fn pushes_committed_in_groups_are_each_answered_as_alone(store: Arc<dy
     }
     assert_eq!(store.log_head().await.unwrap(), head, "nothing landed");
 }
+
+/// A change id is remembered by its record's log entry, even once a later
+/// version has superseded that entry: replaying the superseded change (a
+/// station that never heard the first answer) is answered `processed` and
+/// changes nothing; of two changes to one record in one request, the one
+/// not logged is remembered too.
+pub async fn replays_are_answered_after_their_entries_are_superseded(store: Arc<dyn ServerStore>) {
+    let world = World::new();
+    world.seed(&store).await;
+    let first = voter(&world.pen_a, "1", "Rami");
+    let first_request = jcselect_sync::wire::SyncPushRequest {
+        client_id: "station".into(),
+        changes: vec![update(&first)],
+    };
+    let answer = push_request(&store, &world.operator, &first_request).await;
+    assert_eq!(answer.processed_count, 1, "{answer:#?}");
+    let second = renamed(&first, "Rami K");
+    push(&store, &world.operator, vec![update(&second)]).await;
+    let twice = voter(&world.pen_a, "2", "Nour");
+    let twice_request = jcselect_sync::wire::SyncPushRequest {
+        client_id: "station".into(),
+        changes: vec![update(&twice), update(&renamed(&twice, "Nour H"))],
+    };
+    let answer = push_request(&store, &world.operator, &twice_request).await;
+    assert_eq!(answer.processed_count, 2, "{answer:#?}");
+    let head = store.log_head().await.unwrap();
+
+    for request in [&first_request, &twice_request] {
+        let replay = push_request(&store, &world.operator, request).await;
+        assert_eq!(
+            replay.processed_count as usize,
+            request.changes.len(),
+            "{replay:#?}"
+        );
+        assert!(replay.conflicts.is_empty(), "{replay:#?}");
+    }
+    assert_eq!(
+        store.log_head().await.unwrap(),
+        head,
+        "replays log nothing (no conflict audit row either)"
+    );
+    assert_eq!(stored_json(&store, first.id).await["full_name"], "Rami K");
+    assert_eq!(stored_json(&store, twice.id).await["full_name"], "Nour H");
+}

@@ -63,9 +63,10 @@ impl PushTransaction for FailingPush {
 
     async fn seen_changes(
         &mut self,
-        ids: &[Uuid],
+        change_ids: &[Uuid],
+        stored_records: &[Uuid],
     ) -> Result<HashMap<Uuid, SeenOutcome>, StoreError> {
-        self.0.seen_changes(ids).await
+        self.0.seen_changes(change_ids, stored_records).await
     }
 
     async fn supersede_log(

@@ -70,6 +70,7 @@ macro_rules! server_suite {
             a_fresh_replica_receives_each_record_once,
             readers_paging_while_writers_supersede_miss_nothing,
             pushes_committed_in_groups_are_each_answered_as_alone,
+            replays_are_answered_after_their_entries_are_superseded,
         );
     };
     (@tests $make:expr; $cfg:meta; $reason:literal; $($name:ident),+ $(,)?) => {

@@ -18,6 +18,7 @@ pub use crate::compaction::{
     a_fresh_replica_receives_each_record_once,
     pushes_committed_in_groups_are_each_answered_as_alone,
     readers_paging_while_writers_supersede_miss_nothing,
+    replays_are_answered_after_their_entries_are_superseded,
 };
 
 async fn stored<T: Syncable>(store: &Arc<dyn ServerStore>, id: Uuid) -> Option<T> {

@@ -318,8 +318,24 @@ impl PushTransaction for MssqlPush {
     async fn seen_changes(
         &mut self,
         ids: &[Uuid],
+        stored_records: &[Uuid],
     ) -> Result<HashMap<Uuid, SeenOutcome>, StoreError> {
         let mut seen = HashMap::new();
+        let half = DIALECT.max_parameters() / 2;
+        for records in stored_records.chunks(half) {
+            for changes in ids.chunks(half) {
+                let text = sql::select_logged_changes(DIALECT, records.len(), changes.len());
+                let mut query = Query::new(text.to_string());
+                for id in records.iter().chain(changes) {
+                    query.bind(*id);
+                }
+                for row in fetch(self.conn(), query).await? {
+                    if let Some(id) = row.try_get::<Uuid, _>(0).map_err(backend)? {
+                        seen.insert(id, SeenOutcome::Processed);
+                    }
+                }
+            }
+        }
         for chunk in ids.chunks(DIALECT.max_parameters()) {
             let mut query = Query::new(sql::select_seen(DIALECT, chunk.len()).to_string());
             for id in chunk {

@@ -48,6 +48,7 @@ pub fn all_statements(entities: &[&'static EntityDecl]) -> Vec<String> {
     all.extend(sql::create_support_tables(DIALECT));
     for rows in [1, 3] {
         all.push(sql::select_seen(DIALECT, rows).to_string());
+        all.push(sql::select_logged_changes(DIALECT, rows, rows + 1).to_string());
         all.push(sql::insert_seen(DIALECT, rows).to_string());
         all.push(sql::insert_log(DIALECT, rows).to_string());
     }

@@ -244,8 +244,18 @@ impl PushTransaction for PgPush {
     async fn seen_changes(
         &mut self,
         ids: &[Uuid],
+        stored_records: &[Uuid],
     ) -> Result<HashMap<Uuid, SeenOutcome>, StoreError> {
         let mut seen = HashMap::new();
+        if !stored_records.is_empty() {
+            let logged = sqlx::query_scalar::<_, Uuid>(sql::postgres::select_logged_changes())
+                .bind(stored_records)
+                .bind(ids)
+                .fetch_all(&mut *self.tx)
+                .await
+                .map_err(backend)?;
+            seen.extend(logged.into_iter().map(|id| (id, SeenOutcome::Processed)));
+        }
         let rows = sqlx::query(sql::postgres::select_seen())
             .bind(ids)
             .fetch_all(&mut *self.tx)

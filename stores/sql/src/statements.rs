@@ -247,6 +247,20 @@ pub fn select_seen(dialect: Dialect, ids: usize) -> Arc<str> {
     })
 }
 
+/// Which of these change ids a log entry (live or a stub) of one of these
+/// records carries: a change that became its record's logged version is
+/// not remembered apart, its entry answers a replay. Binds `records` record
+/// ids, then `changes` change ids; returns `change_id`.
+pub fn select_logged_changes(dialect: Dialect, records: usize, changes: usize) -> Arc<str> {
+    shaped((dialect, "select_logged_changes", records, changes), || {
+        format!(
+            "SELECT change_id FROM sync_log WHERE entity_id IN ({}) AND change_id IN ({})",
+            placeholders(dialect, 1, records),
+            placeholders(dialect, records + 1, changes)
+        )
+    })
+}
+
 /// Remembers sorted change ids. Binds `(change_id, outcome)` per row.
 pub fn insert_seen(dialect: Dialect, rows: usize) -> Arc<str> {
     shaped((dialect, "insert_seen", 0, rows), || {
@@ -678,6 +692,13 @@ pub mod postgres {
     /// `(change_id, outcome)`.
     pub fn select_seen() -> &'static str {
         "SELECT change_id, outcome FROM sync_seen_changes WHERE change_id = ANY($1::uuid[])"
+    }
+
+    /// [`super::select_logged_changes`] with the record ids and the change
+    /// ids bound as two `uuid[]`.
+    pub fn select_logged_changes() -> &'static str {
+        "SELECT change_id FROM sync_log WHERE entity_id = ANY($1::uuid[]) \
+         AND change_id = ANY($2::uuid[])"
     }
 
     /// Remembers sorted change ids: binds `uuid[]` ids and `smallint[]`

@@ -234,8 +234,23 @@ impl PushTransaction for SqliteTx {
     async fn seen_changes(
         &mut self,
         ids: &[Uuid],
+        stored_records: &[Uuid],
     ) -> Result<HashMap<Uuid, SeenOutcome>, StoreError> {
         let mut seen = HashMap::new();
+        let half = DIALECT.max_parameters() / 2;
+        for records in stored_records.chunks(half) {
+            for changes in ids.chunks(half) {
+                let text = sql::select_logged_changes(DIALECT, records.len(), changes.len());
+                let mut query = sqlx::query(&text);
+                for id in records.iter().chain(changes) {
+                    query = query.bind(id.to_string());
+                }
+                for row in query.fetch_all(&mut *self.tx).await.map_err(backend)? {
+                    let id = parse_uuid("sync_log", &row.get::<String, _>(0))?;
+                    seen.insert(id, SeenOutcome::Processed);
+                }
+            }
+        }
         for chunk in ids.chunks(DIALECT.max_parameters()) {
             let text = sql::select_seen(DIALECT, chunk.len());
             let mut query = sqlx::query(&text);
