@@ -9,6 +9,7 @@ pub mod auth;
 pub mod database;
 mod error;
 pub mod http;
+pub mod import;
 pub mod metrics;
 pub mod openapi;
 pub mod secret;

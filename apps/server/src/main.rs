@@ -30,6 +30,35 @@ enum Command {
     User(UserCommand),
     /// Print a JWT for a user, and nothing else.
     MintToken(MintArgs),
+    /// Load pens, parties and voters from CSV (UTF-8, a header row of the
+    /// desktop app's field names) or JSON lines (.jsonl) files. Rows are
+    /// matched by natural key (a pen by town_name + label, a party by name,
+    /// a voter by its pen + voter_number): a re-run changes only what
+    /// changed and creates nothing twice. A file with a bad row imports
+    /// nothing; every bad row is listed with its file and line.
+    Import(ImportArgs),
+}
+
+#[derive(Args)]
+struct ImportArgs {
+    #[command(flatten)]
+    common: Common,
+    /// A file of pens (columns town_name, label). Repeat for several.
+    #[arg(long = "pens", value_name = "FILE")]
+    pens: Vec<PathBuf>,
+    /// A file of parties (columns name, short_code, display_order,
+    /// is_active; only name is required).
+    #[arg(long = "parties", value_name = "FILE")]
+    parties: Vec<PathBuf>,
+    /// A file of voters (columns town_name and label naming the pen, or
+    /// pen_id; voter_number, full_name; optional father_name, mother_name,
+    /// birth_year, gender). Pens are imported before voters.
+    #[arg(long = "voters", value_name = "FILE")]
+    voters: Vec<PathBuf>,
+    /// Check every row and print what would be added, changed and left
+    /// alone, writing nothing.
+    #[arg(long)]
+    dry_run: bool,
 }
 
 #[derive(Args)]
@@ -299,6 +328,57 @@ async fn mint_token(args: MintArgs) -> Result<(), ServerError> {
     Ok(())
 }
 
+async fn import(args: ImportArgs) -> Result<(), ServerError> {
+    use jcselect_server::import::{self, ImportFile, Kind};
+    let files: Vec<ImportFile> = [
+        (Kind::Pens, args.pens),
+        (Kind::Parties, args.parties),
+        (Kind::Voters, args.voters),
+    ]
+    .into_iter()
+    .flat_map(|(kind, paths)| paths.into_iter().map(move |path| ImportFile { kind, path }))
+    .collect();
+    if files.is_empty() {
+        return Err(ServerError::User(
+            "nothing to import: give --pens, --parties or --voters FILE".into(),
+        ));
+    }
+    let url = database_url(
+        args.common.database.clone(),
+        args.common.file()?.database_url,
+    );
+    let registry = jcselect_server::registry()?;
+    let store = database::open_store(&url, registry).await?;
+    let terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let mut progress = |at: import::Progress<'_>| {
+        if terminal {
+            let percent = (at.bytes_read * 100).checked_div(at.size).unwrap_or(100);
+            eprint!(
+                "\r{} {}: {percent:>3} % ({} rows)",
+                at.phase,
+                at.file.path.display(),
+                at.rows
+            );
+        }
+    };
+    let reports =
+        import::import(store.as_ref(), registry, files, args.dry_run, &mut progress).await?;
+    if terminal {
+        eprintln!();
+    }
+    let mut bad = 0;
+    for report in &reports {
+        print!("{}", report.render());
+        bad += report.error_count;
+    }
+    if bad > 0 {
+        return Err(ServerError::User(format!(
+            "{bad} bad row(s): the files that hold them were not imported; fix them and run again"
+        )));
+    }
+    Ok(())
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
@@ -325,6 +405,7 @@ fn main() -> ExitCode {
             Command::User(UserCommand::Add(args)) => add_user(args).await,
             Command::User(UserCommand::Pens(args)) => set_pens(args).await,
             Command::MintToken(args) => mint_token(args).await,
+            Command::Import(args) => import(args).await,
         }
     });
     match result {

@@ -2,6 +2,7 @@
 //! status code, every bucket, auth failures, pen scoping, and pulls that
 //! miss nothing — on SQLite always, on PostgreSQL when its URL is set.
 
+#[macro_use]
 mod common;
 
 use std::collections::HashSet;
@@ -12,26 +13,6 @@ use jcselect_sync::auth::Role;
 use jcselect_sync::wire::FailureReason;
 use serde_json::json;
 use uuid::Uuid;
-
-/// One test per database: `$name::sqlite` always, `$name::postgres` when
-/// the URL is set.
-macro_rules! on_every_database {
-    ($($name:ident),+ $(,)?) => {$(
-        mod $name {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-            async fn sqlite() {
-                super::$name(super::TestDatabase::sqlite()).await;
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-            #[cfg_attr(not(postgres_tests), ignore = "JCSELECT_TEST_POSTGRES_URL is not set")]
-            async fn postgres() {
-                if let Some(database) = super::TestDatabase::postgres().await {
-                    super::$name(database).await;
-                }
-            }
-        }
-    )+};
-}
 
 on_every_database!(
     status_codes_and_error_bodies,

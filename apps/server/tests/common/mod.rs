@@ -285,3 +285,24 @@ impl Api {
         }
     }
 }
+
+/// One test per database (the test file imports `TestDatabase`): `$name::sqlite` always, `$name::postgres` when
+/// the URL is set.
+#[allow(unused_macros)]
+macro_rules! on_every_database {
+    ($($name:ident),+ $(,)?) => {$(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn sqlite() {
+                super::$name(super::TestDatabase::sqlite()).await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            #[cfg_attr(not(postgres_tests), ignore = "JCSELECT_TEST_POSTGRES_URL is not set")]
+            async fn postgres() {
+                if let Some(database) = super::TestDatabase::postgres().await {
+                    super::$name(database).await;
+                }
+            }
+        }
+    )+};
+}

@@ -1,0 +1,295 @@
+//! `import` of pens, parties and voters from CSV and JSON lines: Arabic
+//! text, a byte order mark, bad rows reported with their line and nothing
+//! of their file applied, re-runs that change only what changed, dry runs
+//! that write nothing — on SQLite always, on PostgreSQL when its URL is
+//! set; and the real binary's messages and exit status.
+
+#[macro_use]
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::TestDatabase;
+use jcselect_server::import::{import, FileReport, ImportFile, Kind};
+use jcselect_store_conformance::fixture::pull_context;
+use jcselect_sync::auth::{Principal, Role};
+use jcselect_sync::pull::{read_pull, PullFrom};
+use jcselect_sync::store::ServerStore;
+use jcselect_sync::wire::EntityChange;
+use uuid::Uuid;
+
+on_every_database!(
+    a_list_with_arabic_names_and_a_bom_is_imported_once,
+    a_bad_row_is_reported_and_nothing_of_its_file_applied,
+    a_dry_run_reports_and_writes_nothing,
+);
+
+/// A directory for the test's files.
+fn files_dir() -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("jcselect-import-{}", Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+const PENS: &str = "\u{feff}town_name,label\nبيروت,قلم 1\nصيدا,قلم 2\n";
+const PARTIES: &str = "{\"name\": \"حزب الأرز\", \"display_order\": \"١\"}\n\n{\"name\": \"Green\", \"short_code\": \"GR\", \"is_active\": \"no\"}\n";
+const VOTERS: &str = "\u{feff}town_name,label,voter_number,full_name,father_name,birth_year\n\
+بيروت,قلم 1,1001,رامي خليل,خليل,١٩٧٥\n\
+بيروت,قلم 1,1002,نور حداد,,1980\n\
+صيدا,قلم 2,1001,\"سامي, الابن\",,\n";
+
+async fn open(database: &TestDatabase) -> std::sync::Arc<dyn ServerStore> {
+    let registry = jcselect_server::registry().unwrap();
+    jcselect_server::database::open_store(&database.url(), registry)
+        .await
+        .unwrap()
+}
+
+async fn run(store: &dyn ServerStore, files: &[(Kind, &Path)], dry_run: bool) -> Vec<FileReport> {
+    let files = files
+        .iter()
+        .map(|(kind, path)| ImportFile {
+            kind: *kind,
+            path: path.to_path_buf(),
+        })
+        .collect();
+    let registry = jcselect_server::registry().unwrap();
+    import(store, registry, files, dry_run, &mut |_| {})
+        .await
+        .unwrap()
+}
+
+/// Everything an admin's replica pulls after `cursor`.
+async fn pulled_after(store: &dyn ServerStore, cursor: Option<i64>) -> Vec<EntityChange> {
+    let admin = Principal {
+        user_id: Uuid::nil(),
+        role: Role::Admin,
+        pens: vec![],
+    };
+    let mut from = PullFrom::Cursor(cursor);
+    let mut changes = Vec::new();
+    loop {
+        let page = read_pull(store, &pull_context(), &admin, from, 1000)
+            .await
+            .unwrap();
+        changes.extend(page.changes);
+        if !page.has_more {
+            return changes;
+        }
+        let next =
+            jcselect_sync::pull::decode_cursor(page.next_cursor.as_deref().unwrap()).unwrap();
+        from = PullFrom::Cursor(Some(next));
+    }
+}
+
+fn data(change: &EntityChange) -> serde_json::Value {
+    serde_json::from_str(change.data.get()).unwrap()
+}
+
+fn counts(report: &FileReport) -> (u64, u64, u64, u64) {
+    (
+        report.added,
+        report.changed,
+        report.unchanged,
+        report.error_count,
+    )
+}
+
+async fn a_list_with_arabic_names_and_a_bom_is_imported_once(database: TestDatabase) {
+    let store = open(&database).await;
+    let dir = files_dir();
+    let pens = write(&dir, "pens.csv", PENS);
+    let parties = write(&dir, "parties.jsonl", PARTIES);
+    let voters = write(&dir, "voters.csv", VOTERS);
+    // voters first on the command line: pens are still applied before them
+    let files = [
+        (Kind::Voters, voters.as_path()),
+        (Kind::Pens, &pens),
+        (Kind::Parties, &parties),
+    ];
+    let reports = run(store.as_ref(), &files, false).await;
+    let summary: Vec<_> = reports.iter().map(counts).collect();
+    assert_eq!(
+        summary,
+        vec![(2, 0, 0, 0), (2, 0, 0, 0), (3, 0, 0, 0)],
+        "{reports:#?}"
+    );
+    assert!(reports.iter().all(|report| report.applied));
+
+    let everything = pulled_after(store.as_ref(), None).await;
+    let pens_pulled: Vec<_> = everything
+        .iter()
+        .filter(|c| c.entity_type == "Pen")
+        .map(data)
+        .collect();
+    let beirut = pens_pulled
+        .iter()
+        .find(|pen| pen["town_name"] == "بيروت")
+        .expect("the BOM is not part of the first column's name");
+    assert_eq!(beirut["label"], "قلم 1");
+    let voters_pulled: Vec<_> = everything
+        .iter()
+        .filter(|c| c.entity_type == "Voter")
+        .map(data)
+        .collect();
+    assert_eq!(voters_pulled.len(), 3);
+    let rami = voters_pulled
+        .iter()
+        .find(|v| v["voter_number"] == "1001" && v["pen_id"] == beirut["id"])
+        .unwrap();
+    assert_eq!(rami["full_name"], "رامي خليل");
+    assert_eq!(rami["father_name"], "خليل");
+    assert_eq!(
+        rami["birth_year"], 1975,
+        "Arabic-Indic digits read as a number"
+    );
+    assert_eq!(rami["has_voted"], false);
+    assert!(voters_pulled
+        .iter()
+        .any(|v| v["full_name"] == "سامي, الابن" && v["father_name"].is_null()));
+    let parties_pulled: Vec<_> = everything
+        .iter()
+        .filter(|c| c.entity_type == "Party")
+        .map(data)
+        .collect();
+    let green = parties_pulled
+        .iter()
+        .find(|p| p["name"] == "Green")
+        .unwrap();
+    assert_eq!(
+        (green["is_active"].clone(), green["display_order"].clone()),
+        (false.into(), 0.into())
+    );
+
+    // the same files again: nothing added, nothing changed, nothing logged
+    let head = store.log_head().await.unwrap().receive_seq;
+    let reports = run(store.as_ref(), &files, false).await;
+    let summary: Vec<_> = reports.iter().map(counts).collect();
+    assert_eq!(summary, vec![(0, 0, 2, 0), (0, 0, 2, 0), (0, 0, 3, 0)]);
+    assert_eq!(store.log_head().await.unwrap().receive_seq, head);
+
+    // one voter renamed, one added: exactly those two reach a replica
+    let changed = write(
+        &dir,
+        "voters-2.csv",
+        &format!("{VOTERS}صيدا,قلم 2,1002,ليلى,,\n").replace("نور حداد", "نور حداد الحلبي"),
+    );
+    let reports = run(store.as_ref(), &[(Kind::Voters, &changed)], false).await;
+    assert_eq!(counts(&reports[0]), (1, 1, 2, 0), "{reports:#?}");
+    let after = pulled_after(store.as_ref(), Some(head)).await;
+    let names: Vec<_> = after.iter().map(|c| data(c)["full_name"].clone()).collect();
+    assert_eq!(names.len(), 2, "{names:?}");
+    assert!(names.contains(&"نور حداد الحلبي".into()) && names.contains(&"ليلى".into()));
+    let renamed = after
+        .iter()
+        .find(|c| data(c)["full_name"] == "نور حداد الحلبي")
+        .unwrap();
+    let earlier = voters_pulled
+        .iter()
+        .find(|v| v["voter_number"] == "1002")
+        .unwrap();
+    assert_eq!(
+        data(renamed)["id"],
+        earlier["id"],
+        "ids are stable across runs"
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+async fn a_bad_row_is_reported_and_nothing_of_its_file_applied(database: TestDatabase) {
+    let store = open(&database).await;
+    let dir = files_dir();
+    let pens = write(&dir, "pens.csv", PENS);
+    run(store.as_ref(), &[(Kind::Pens, &pens)], false).await;
+    let head = store.log_head().await.unwrap().receive_seq;
+    let bad = write(
+        &dir,
+        "voters.csv",
+        "town_name,label,voter_number,full_name,birth_year\n\
+         بيروت,قلم 1,2001,صالح,1990\n\
+         بيروت,قلم 1,2002,خطأ,abc\n\
+         طرابلس,قلم 9,1,مجهول,\n\
+         بيروت,قلم 1,2001,مكرر,\n\
+         بيروت,قلم 1,,بلا رقم,\n",
+    );
+    let reports = run(store.as_ref(), &[(Kind::Voters, &bad)], false).await;
+    let report = &reports[0];
+    assert!(!report.applied);
+    let lines: Vec<u64> = report.errors.iter().map(|e| e.line).collect();
+    assert_eq!(lines, vec![3, 4, 5, 6], "{report:#?}");
+    let messages: Vec<&str> = report.errors.iter().map(|e| e.message.as_str()).collect();
+    assert!(
+        messages[0].contains("birth_year") && messages[0].contains("abc"),
+        "{messages:?}"
+    );
+    assert!(messages[1].contains("طرابلس"), "{messages:?}");
+    assert!(messages[2].contains("line 2"), "{messages:?}");
+    assert!(messages[3].contains("voter_number"), "{messages:?}");
+    assert_eq!(
+        store.log_head().await.unwrap().receive_seq,
+        head,
+        "nothing of the file applied"
+    );
+    let rendered = report.render();
+    assert!(rendered.contains("voters.csv:3:"), "{rendered}");
+
+    // a header naming no such field refuses the file before any row
+    let unknown = write(
+        &dir,
+        "odd.csv",
+        "town_name,label,voter_number,full_name,colour\n",
+    );
+    let reports = run(store.as_ref(), &[(Kind::Voters, &unknown)], false).await;
+    assert!(
+        reports[0].errors[0].message.contains("colour"),
+        "{reports:#?}"
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+async fn a_dry_run_reports_and_writes_nothing(database: TestDatabase) {
+    let store = open(&database).await;
+    let dir = files_dir();
+    let pens = write(&dir, "pens.csv", PENS);
+    let voters = write(&dir, "voters.csv", VOTERS);
+    let head = store.log_head().await.unwrap().receive_seq;
+    // the voters' pens are only in the pens file: a dry run counts them
+    let reports = run(
+        store.as_ref(),
+        &[(Kind::Pens, &pens), (Kind::Voters, &voters)],
+        true,
+    )
+    .await;
+    let summary: Vec<_> = reports.iter().map(counts).collect();
+    assert_eq!(summary, vec![(2, 0, 0, 0), (3, 0, 0, 0)], "{reports:#?}");
+    assert!(reports.iter().all(|report| !report.applied));
+    assert!(reports[1].render().contains("would add 3"));
+    assert_eq!(store.log_head().await.unwrap().receive_seq, head);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn the_binary_lists_bad_rows_and_fails() {
+    let dir = files_dir();
+    let url = format!("sqlite://{}", dir.join("server.db").display());
+    let pens = write(&dir, "pens.csv", "town_name,label\nبيروت,\n");
+    let output = Command::new(env!("CARGO_BIN_EXE_jcselect-server"))
+        .args(["import", "--database", &url, "--pens"])
+        .arg(&pens)
+        .env("JCSELECT_LOG", "warn")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(stdout.contains("pens.csv:2: `label` is empty"), "{stdout}");
+    assert!(stderr.contains("1 bad row(s)"), "{stderr}");
+    let _ = std::fs::remove_dir_all(dir);
+}
