@@ -8,6 +8,7 @@
 pub mod auth;
 pub mod database;
 mod error;
+pub mod export;
 pub mod http;
 pub mod import;
 pub mod metrics;

@@ -37,6 +37,42 @@ enum Command {
     /// changed and creates nothing twice. A file with a bad row imports
     /// nothing; every bad row is listed with its file and line.
     Import(ImportArgs),
+    /// Write records as CSV: pens, parties and voters in the columns import
+    /// takes (what was imported round-trips), who voted per pen
+    /// (turnout), or the audit rows of one pen.
+    Export(ExportArgs),
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ExportWhat {
+    /// Live pens: town_name, label.
+    Pens,
+    /// Live parties: name, short_code, display_order, is_active.
+    Parties,
+    /// Live voters, their pen by town_name and label.
+    Voters,
+    /// Per pen: voters, voted, turnout in percent.
+    Turnout,
+    /// The audit rows of the pen named by --town and --label, oldest first.
+    Audit,
+}
+
+#[derive(Args)]
+struct ExportArgs {
+    #[command(flatten)]
+    common: Common,
+    /// What to export.
+    #[arg(value_enum)]
+    what: ExportWhat,
+    /// The pen's town (audit).
+    #[arg(long, required_if_eq("what", "audit"))]
+    town: Option<String>,
+    /// The pen's label (audit).
+    #[arg(long, required_if_eq("what", "audit"))]
+    label: Option<String>,
+    /// Write to this file instead of standard output.
+    #[arg(long, short, value_name = "FILE")]
+    output: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -121,6 +157,34 @@ enum UserCommand {
     /// the records of the pens it gains; those of pens it loses stop
     /// coming.
     Pens(UserPensArgs),
+    /// List every user: name, role, active or disabled or removed, pens.
+    List(UserListArgs),
+    /// Disable a user: its tokens are refused at their next request and it
+    /// cannot log in, until enabled again.
+    Disable(UserNameArgs),
+    /// Enable a disabled user.
+    Enable(UserNameArgs),
+    /// Set a user's password, read from standard input.
+    Passwd(UserNameArgs),
+    /// Remove a user for good (its record becomes a tombstone that syncs;
+    /// its tokens are refused at their next request; its name is never
+    /// given again).
+    Remove(UserNameArgs),
+}
+
+#[derive(Args)]
+struct UserListArgs {
+    #[command(flatten)]
+    common: Common,
+}
+
+#[derive(Args)]
+struct UserNameArgs {
+    #[command(flatten)]
+    common: Common,
+    /// The user's log-in name.
+    #[arg(long)]
+    username: String,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -227,6 +291,103 @@ async fn serve(args: ServeArgs) -> Result<(), ServerError> {
         .map_err(|error| ServerError::io("serving", error))
 }
 
+/// A password read from standard input (one line), hashed.
+async fn password_from_stdin() -> Result<String, ServerError> {
+    let mut password = String::new();
+    tokio::io::stdin()
+        .read_to_string(&mut password)
+        .await
+        .map_err(|error| ServerError::io("reading the password from standard input", error))?;
+    let password = password.trim_end_matches(['\r', '\n']);
+    if password.is_empty() {
+        return Err(ServerError::User(
+            "the password read from standard input is empty".into(),
+        ));
+    }
+    Ok(auth::hash_password(password))
+}
+
+/// Opens the store a command's `--database`/`--config` name.
+async fn open(
+    common: &Common,
+) -> Result<
+    (
+        std::sync::Arc<dyn jcselect_sync::store::ServerStore>,
+        &'static jcselect_sync::Registry,
+    ),
+    ServerError,
+> {
+    let url = database_url(common.database.clone(), common.file()?.database_url);
+    let registry = jcselect_server::registry()?;
+    Ok((database::open_store(&url, registry).await?, registry))
+}
+
+/// `user list|disable|enable|passwd|remove`.
+async fn manage_user(command: UserCommand) -> Result<(), ServerError> {
+    match command {
+        UserCommand::List(args) => {
+            let (store, _) = open(&args.common).await?;
+            let users = users::list_users(store.as_ref()).await?;
+            println!(
+                "{:<20} {:<24} {:<9} {:<9} pens",
+                "username", "full name", "role", "state"
+            );
+            for user in users {
+                let state = if user.removed {
+                    "removed"
+                } else if user.active {
+                    "active"
+                } else {
+                    "disabled"
+                };
+                let role = match user.role {
+                    Role::Admin => "admin",
+                    Role::Operator => "operator",
+                };
+                let pens = if user.role == Role::Admin {
+                    "every pen".to_owned()
+                } else {
+                    pen_names(store.as_ref(), &user.pens).await
+                };
+                println!(
+                    "{:<20} {:<24} {role:<9} {state:<9} {pens}",
+                    user.username, user.full_name
+                );
+            }
+        }
+        UserCommand::Disable(args) => {
+            let (store, registry) = open(&args.common).await?;
+            users::set_active(store.as_ref(), registry, &args.username, false).await?;
+            println!(
+                "{}: disabled; its tokens are refused from their next request",
+                args.username
+            );
+        }
+        UserCommand::Enable(args) => {
+            let (store, registry) = open(&args.common).await?;
+            users::set_active(store.as_ref(), registry, &args.username, true).await?;
+            println!("{}: enabled", args.username);
+        }
+        UserCommand::Passwd(args) => {
+            let hash = password_from_stdin().await?;
+            let (store, registry) = open(&args.common).await?;
+            users::set_password(store.as_ref(), registry, &args.username, hash).await?;
+            println!("{}: password set", args.username);
+        }
+        UserCommand::Remove(args) => {
+            let (store, registry) = open(&args.common).await?;
+            users::remove_user(store.as_ref(), registry, &args.username).await?;
+            println!(
+                "{}: removed; its tokens are refused from their next request",
+                args.username
+            );
+        }
+        UserCommand::Add(args) => return add_user(args).await,
+        UserCommand::Pens(args) => return set_pens(args).await,
+    }
+    Ok(())
+}
+
 async fn add_user(args: UserAddArgs) -> Result<(), ServerError> {
     let url = database_url(
         args.common.database.clone(),
@@ -235,24 +396,21 @@ async fn add_user(args: UserAddArgs) -> Result<(), ServerError> {
     let registry = jcselect_server::registry()?;
     let store = database::open_store(&url, registry).await?;
     let password_hash = if args.password_stdin {
-        let mut password = String::new();
-        tokio::io::stdin()
-            .read_to_string(&mut password)
-            .await
-            .map_err(|error| ServerError::io("reading the password from standard input", error))?;
-        let password = password.trim_end_matches(['\r', '\n']);
-        if password.is_empty() {
-            return Err(ServerError::User(
-                "the password read from standard input is empty".into(),
-            ));
-        }
-        Some(auth::hash_password(password))
+        Some(password_from_stdin().await?)
     } else {
         None
     };
     let role = match args.role {
         RoleArg::Admin => Role::Admin,
         RoleArg::Operator => Role::Operator,
+    };
+    if let Some(warning) = users::check_new_user_pens(store.as_ref(), role, &args.pens).await? {
+        eprintln!("warning: {warning}");
+    }
+    let pens = if role == Role::Admin {
+        Vec::new()
+    } else {
+        args.pens
     };
     let id = users::add_user(
         store.as_ref(),
@@ -261,7 +419,7 @@ async fn add_user(args: UserAddArgs) -> Result<(), ServerError> {
             username: args.username,
             full_name: args.full_name,
             role,
-            pens: args.pens,
+            pens,
             password_hash,
         },
     )
@@ -379,6 +537,36 @@ async fn import(args: ImportArgs) -> Result<(), ServerError> {
     Ok(())
 }
 
+async fn export(args: ExportArgs) -> Result<(), ServerError> {
+    use jcselect_server::export::{self, Export};
+    let (store, _) = open(&args.common).await?;
+    let what = match args.what {
+        ExportWhat::Pens => Export::Pens,
+        ExportWhat::Parties => Export::Parties,
+        ExportWhat::Voters => Export::Voters,
+        ExportWhat::Turnout => Export::Turnout,
+        ExportWhat::Audit => {
+            let (town, label) = (
+                args.town.unwrap_or_default(),
+                args.label.unwrap_or_default(),
+            );
+            Export::Audit {
+                pen: export::find_pen(store.as_ref(), &town, &label).await?,
+            }
+        }
+    };
+    let rows = match &args.output {
+        Some(path) => {
+            let file = std::fs::File::create(path)
+                .map_err(|error| ServerError::io(format!("creating {}", path.display()), error))?;
+            export::export(store.as_ref(), what, std::io::BufWriter::new(file)).await?
+        }
+        None => export::export(store.as_ref(), what, std::io::stdout().lock()).await?,
+    };
+    tracing::info!(rows, "exported");
+    Ok(())
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
@@ -402,10 +590,10 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Serve(args) => serve(args).await,
-            Command::User(UserCommand::Add(args)) => add_user(args).await,
-            Command::User(UserCommand::Pens(args)) => set_pens(args).await,
+            Command::User(command) => manage_user(command).await,
             Command::MintToken(args) => mint_token(args).await,
             Command::Import(args) => import(args).await,
+            Command::Export(args) => export(args).await,
         }
     });
     match result {

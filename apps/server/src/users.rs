@@ -394,3 +394,217 @@ impl jcselect_sync::pull::CredentialPolicy for Entitlement {
             .is_some_and(|login| login.pens.iter().any(|pen| principal.pens.contains(pen))))
     }
 }
+
+/// A user by log-in name: its log-in and its `User` record.
+async fn find_user(store: &dyn ServerStore, username: &str) -> Result<(Login, User), ServerError> {
+    let login = store
+        .login(username)
+        .await?
+        .ok_or_else(|| ServerError::User(format!("there is no user {username:?}")))?;
+    let record = store
+        .get_record(User::DECL, login.user_id)
+        .await?
+        .ok_or_else(|| ServerError::User(format!("user {username:?} has no User record")))?;
+    let user = User::from_record(&record).map_err(jcselect_sync::store::StoreError::from)?;
+    Ok((login, user))
+}
+
+/// Writes the version of a user's record that `edit` makes of the stored
+/// one (stamped now), through a push as `user add` does; the user's tokens
+/// meet it at their next request.
+async fn edit_user(
+    store: &dyn ServerStore,
+    registry: &Registry,
+    username: &str,
+    command: &str,
+    edit: impl FnOnce(&mut User) -> Result<(), ServerError>,
+) -> Result<User, ServerError> {
+    let (login, mut user) = find_user(store, username).await?;
+    if user.deleted_at.is_some() {
+        return Err(ServerError::User(format!(
+            "user {username:?} was removed; a removed user stays removed"
+        )));
+    }
+    edit(&mut user)?;
+    let now = Timestamp::now();
+    user.updated_at = now.max(user.updated_at.plus_micros(1));
+    push_user(
+        store,
+        registry,
+        &user,
+        &login,
+        Operation::Update,
+        command,
+        now,
+    )
+    .await?;
+    Ok(user)
+}
+
+/// Enables or disables a user: a disabled user's tokens are refused at
+/// their next request and it cannot log in, until enabled again.
+pub async fn set_active(
+    store: &dyn ServerStore,
+    registry: &Registry,
+    username: &str,
+    active: bool,
+) -> Result<(), ServerError> {
+    let command = if active {
+        "user enable"
+    } else {
+        "user disable"
+    };
+    edit_user(
+        store,
+        registry,
+        username,
+        &format!("jcselect-server {command}"),
+        |user| {
+            if user.is_active == active {
+                return Err(ServerError::User(format!(
+                    "user {username:?} is already {}",
+                    if active { "enabled" } else { "disabled" }
+                )));
+            }
+            user.is_active = active;
+            Ok(())
+        },
+    )
+    .await
+    .map(|_| ())
+}
+
+/// Sets a user's password (its bcrypt hash, which the desktop app checks
+/// offline, syncs to the replicas entitled to it).
+pub async fn set_password(
+    store: &dyn ServerStore,
+    registry: &Registry,
+    username: &str,
+    password_hash: String,
+) -> Result<(), ServerError> {
+    edit_user(
+        store,
+        registry,
+        username,
+        "jcselect-server user passwd",
+        |user| {
+            user.password_hash = password_hash;
+            Ok(())
+        },
+    )
+    .await
+    .map(|_| ())
+}
+
+/// Removes a user: its record becomes a tombstone (deleted by itself, as
+/// the server's own command), every token of it is refused at its next
+/// request, and its name is never given again.
+pub async fn remove_user(
+    store: &dyn ServerStore,
+    registry: &Registry,
+    username: &str,
+) -> Result<(), ServerError> {
+    edit_user(
+        store,
+        registry,
+        username,
+        "jcselect-server user remove",
+        |user| {
+            user.deleted_at = Some(Timestamp::now());
+            user.deleted_by = Some(user.id);
+            Ok(())
+        },
+    )
+    .await
+    .map(|_| ())
+}
+
+/// One user as `user list` shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserSummary {
+    /// Log-in name.
+    pub username: String,
+    /// Display name.
+    pub full_name: String,
+    /// Admin or operator.
+    pub role: Role,
+    /// Whether it may log in.
+    pub active: bool,
+    /// Whether it was removed.
+    pub removed: bool,
+    /// The pens its log-in lists.
+    pub pens: Vec<Uuid>,
+}
+
+/// Every user, removed ones included, by user name.
+pub async fn list_users(store: &dyn ServerStore) -> Result<Vec<UserSummary>, ServerError> {
+    let roles = [
+        jcselect_sync::FieldValue::Text("admin".into()),
+        jcselect_sync::FieldValue::Text("operator".into()),
+    ];
+    let mut tx = store.begin_push().await?;
+    let records = tx
+        .find_matching(
+            User::DECL,
+            &[jcselect_sync::store::FieldIn {
+                field: "role",
+                values: &roles,
+            }],
+        )
+        .await?;
+    drop(tx);
+    let mut users = Vec::with_capacity(records.len());
+    for record in records {
+        let user = User::from_record(&record).map_err(jcselect_sync::store::StoreError::from)?;
+        let pens = store
+            .login(&user.username)
+            .await?
+            .map(|login| login.pens)
+            .unwrap_or_default();
+        users.push(UserSummary {
+            role: match user.role {
+                UserRole::Admin => Role::Admin,
+                UserRole::Operator => Role::Operator,
+            },
+            active: user.is_active,
+            removed: user.deleted_at.is_some(),
+            username: user.username,
+            full_name: user.full_name,
+            pens,
+        });
+    }
+    users.sort_by(|a, b| a.username.cmp(&b.username));
+    Ok(users)
+}
+
+/// What `user add` checks of the pens it is given before it creates the
+/// user: an operator needs one pen at least, each held by the server; an
+/// admin reaches every pen, so pens given for it are ignored — returned as
+/// a warning.
+pub async fn check_new_user_pens(
+    store: &dyn ServerStore,
+    role: Role,
+    pens: &[Uuid],
+) -> Result<Option<String>, ServerError> {
+    if role == Role::Admin {
+        return Ok((!pens.is_empty())
+            .then(|| "an admin reaches every pen: the --pen given are ignored".to_owned()));
+    }
+    if pens.is_empty() {
+        return Err(ServerError::User(
+            "an operator works at one pen at least: give --pen UUID".into(),
+        ));
+    }
+    for pen in pens {
+        if store
+            .get_record(jcselect_entities::Pen::DECL, *pen)
+            .await?
+            .is_none()
+        {
+            return Err(ServerError::User(format!(
+                "there is no pen {pen} on this server (import the pens first)"
+            )));
+        }
+    }
+    Ok(None)
+}

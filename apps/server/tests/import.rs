@@ -293,3 +293,137 @@ fn the_binary_lists_bad_rows_and_fails() {
     assert!(stderr.contains("1 bad row(s)"), "{stderr}");
     let _ = std::fs::remove_dir_all(dir);
 }
+
+on_every_database!(export_round_trips_and_reports_turnout_and_audit);
+
+async fn exported(store: &dyn ServerStore, what: jcselect_server::export::Export) -> String {
+    let mut out = Vec::new();
+    jcselect_server::export::export(store, what, &mut out)
+        .await
+        .unwrap();
+    String::from_utf8(out).unwrap()
+}
+
+async fn export_round_trips_and_reports_turnout_and_audit(database: TestDatabase) {
+    use jcselect_server::export::{find_pen, Export};
+    use jcselect_store_conformance::fixture::{audit_row, push, update};
+    use jcselect_sync::Syncable;
+
+    let store = open(&database).await;
+    let dir = files_dir();
+    let pens = write(&dir, "pens.csv", PENS);
+    let parties = write(&dir, "parties.jsonl", PARTIES);
+    let voters = write(&dir, "voters.csv", VOTERS);
+    let files = [
+        (Kind::Pens, pens.as_path()),
+        (Kind::Parties, &parties),
+        (Kind::Voters, &voters),
+    ];
+    run(store.as_ref(), &files, false).await;
+
+    let first: Vec<String> = vec![
+        exported(store.as_ref(), Export::Pens).await,
+        exported(store.as_ref(), Export::Parties).await,
+        exported(store.as_ref(), Export::Voters).await,
+    ];
+    assert!(
+        first[2].starts_with("town_name,label,voter_number,full_name"),
+        "{}",
+        first[2]
+    );
+    assert!(first[2].contains("\"سامي, الابن\""), "{}", first[2]);
+    // what was exported imports into another server and exports the same
+    let other = TestDatabase::sqlite();
+    let other_store = open(&other).await;
+    let exported_files = [
+        (Kind::Pens, write(&dir, "pens-out.csv", &first[0])),
+        (Kind::Parties, write(&dir, "parties-out.csv", &first[1])),
+        (Kind::Voters, write(&dir, "voters-out.csv", &first[2])),
+    ];
+    let borrowed: Vec<(Kind, &Path)> = exported_files
+        .iter()
+        .map(|(k, p)| (*k, p.as_path()))
+        .collect();
+    let reports = run(other_store.as_ref(), &borrowed, false).await;
+    assert!(reports.iter().all(|r| r.error_count == 0), "{reports:#?}");
+    let second = vec![
+        exported(other_store.as_ref(), Export::Pens).await,
+        exported(other_store.as_ref(), Export::Parties).await,
+        exported(other_store.as_ref(), Export::Voters).await,
+    ];
+    assert_eq!(first, second);
+    // and into the first server again it changes nothing
+    let reports = run(store.as_ref(), &borrowed, false).await;
+    assert!(
+        reports.iter().all(|r| r.added == 0 && r.changed == 0),
+        "{reports:#?}"
+    );
+
+    // turnout: one of Beirut's two voters marked
+    let beirut = find_pen(store.as_ref(), "بيروت", "قلم 1").await.unwrap();
+    let admin = jcselect_sync::auth::Principal {
+        user_id: Uuid::nil(),
+        role: Role::Admin,
+        pens: vec![],
+    };
+    let everything = pulled_after(store.as_ref(), None).await;
+    let rami = everything
+        .iter()
+        .find(|c| data(c)["full_name"] == "رامي خليل")
+        .unwrap();
+    let mut marked: jcselect_entities::Voter = serde_json::from_str(rami.data.get()).unwrap();
+    let clerk = jcselect_server::users::add_user(
+        store.as_ref(),
+        jcselect_server::registry().unwrap(),
+        jcselect_server::users::NewUser {
+            username: "clerk".into(),
+            full_name: None,
+            role: Role::Operator,
+            pens: vec![beirut],
+            password_hash: None,
+        },
+    )
+    .await
+    .unwrap();
+    marked.has_voted = true;
+    marked.voted_at = Some(jcselect_sync::Timestamp::now());
+    marked.voted_by_operator_id = Some(clerk);
+    marked.updated_at = jcselect_sync::Timestamp::now();
+    let clerk_user = jcselect_entities::User::from_record(
+        &store
+            .get_record(jcselect_entities::User::DECL, clerk)
+            .await
+            .unwrap()
+            .unwrap(),
+    )
+    .unwrap();
+    let beirut_pen = jcselect_entities::Pen::from_record(
+        &store
+            .get_record(jcselect_entities::Pen::DECL, beirut)
+            .await
+            .unwrap()
+            .unwrap(),
+    )
+    .unwrap();
+    let response = push(
+        &store,
+        &admin,
+        vec![
+            update(&marked),
+            update(&audit_row(&clerk_user, Some(&beirut_pen), "PEN_OPENED")),
+        ],
+    )
+    .await;
+    assert_eq!(response.processed_count, 2, "{response:#?}");
+    let turnout = exported(store.as_ref(), Export::Turnout).await;
+    assert!(turnout.contains("بيروت,قلم 1,2,1,50.0"), "{turnout}");
+    assert!(turnout.contains("صيدا,قلم 2,1,0,0.0"), "{turnout}");
+    let audit = exported(store.as_ref(), Export::Audit { pen: beirut }).await;
+    let lines: Vec<&str> = audit.lines().collect();
+    assert_eq!(lines.len(), 2, "{audit}");
+    assert!(
+        lines[1].contains("PEN_OPENED") && lines[1].contains(",clerk,"),
+        "{audit}"
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}

@@ -218,6 +218,16 @@ pub trait ServerStore: Send + Sync {
         entity: &'static EntityDecl,
         id: Uuid,
     ) -> Result<Option<Record>, StoreError>;
+
+    /// Up to `limit` stored records of `entity` (tombstones included) in
+    /// id order, after the record `after` when given: how an export pages
+    /// through a table without holding it.
+    async fn records_after(
+        &self,
+        entity: &'static EntityDecl,
+        after: Option<Uuid>,
+        limit: usize,
+    ) -> Result<Vec<Record>, StoreError>;
 }
 
 /// One push, in one database transaction (its records read and written

@@ -144,4 +144,13 @@ impl ServerStore for FailsMidPush {
     ) -> Result<Option<Record>, StoreError> {
         self.0.get_record(entity, id).await
     }
+
+    async fn records_after(
+        &self,
+        entity: &'static EntityDecl,
+        after: Option<Uuid>,
+        limit: usize,
+    ) -> Result<Vec<Record>, StoreError> {
+        self.0.records_after(entity, after, limit).await
+    }
 }

@@ -905,3 +905,44 @@ pub async fn natural_keys_are_refused_naming_the_holder(store: Arc<dyn ServerSto
     let response = push(&store, &world.admin, vec![update(&again)]).await;
     assert_eq!(response.processed_count, 1, "{response:#?}");
 }
+
+/// `records_after` pages through a table in id order, tombstones included,
+/// each record once, and an empty page ends it.
+pub async fn records_are_paged_in_id_order(store: Arc<dyn ServerStore>) {
+    let world = World::new();
+    world.seed(&store).await;
+    let mut voters: Vec<Voter> = (0..7)
+        .map(|n| voter(&world.pen_a, &n.to_string(), &format!("ناخب {n}")))
+        .collect();
+    voters[3].deleted_at = Some(ago(1));
+    voters[3].deleted_by = Some(world.admin_user.id);
+    let response = push(&store, &world.admin, voters.iter().map(update).collect()).await;
+    assert_eq!(response.processed_count, 7, "{response:#?}");
+    let mut paged = Vec::new();
+    let mut after = None;
+    loop {
+        let page = store.records_after(Voter::DECL, after, 3).await.unwrap();
+        assert!(page.len() <= 3);
+        let Some(last) = page.last() else { break };
+        after = Some(last.id());
+        paged.extend(page);
+    }
+    let ids: Vec<Uuid> = paged.iter().map(|record| record.id()).collect();
+    let distinct: HashSet<Uuid> = ids.iter().copied().collect();
+    assert_eq!(ids.len(), distinct.len(), "each record once");
+    let expected: HashSet<Uuid> = voters.iter().map(|v| v.id).collect();
+    assert!(expected.is_subset(&distinct), "every voter pushed is paged");
+    assert!(paged.iter().any(|record| record.is_tombstone()));
+    let again: Vec<Uuid> = store
+        .records_after(Voter::DECL, Some(ids[1]), 100)
+        .await
+        .unwrap()
+        .iter()
+        .map(|record| record.id())
+        .collect();
+    assert_eq!(
+        again,
+        ids[2..].to_vec(),
+        "after a record: the ones after it, in order"
+    );
+}

@@ -307,6 +307,29 @@ impl ServerStore for MssqlStore {
         let mut conn = self.pool.get().await.map_err(pool)?;
         Ok(load(&mut conn, entity, &[id]).await?.pop())
     }
+
+    async fn records_after(
+        &self,
+        entity: &'static EntityDecl,
+        after: Option<Uuid>,
+        limit: usize,
+    ) -> Result<Vec<Record>, StoreError> {
+        let mut conn = self.pool.get().await.map_err(pool)?;
+        let mut query = Query::new(sql::select_records_after(
+            DIALECT,
+            entity,
+            after.is_some(),
+            limit,
+        ));
+        if let Some(after) = after {
+            query.bind(after);
+        }
+        fetch(&mut conn, query)
+            .await?
+            .iter()
+            .map(|row| decode_record(entity, row))
+            .collect()
+    }
 }
 
 #[async_trait]

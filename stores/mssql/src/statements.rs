@@ -80,6 +80,7 @@ pub fn all_statements(entities: &[&'static EntityDecl]) -> Vec<String> {
         }
         for rows in [1, 3] {
             all.push(sql::select_records(DIALECT, entity, rows).to_string());
+            all.push(sql::select_records_after(DIALECT, entity, rows > 1, rows));
             all.push(sql::upsert_records(DIALECT, entity, rows).to_string());
         }
     }

@@ -101,6 +101,27 @@ pub fn select_records(dialect: Dialect, entity: &'static EntityDecl, ids: usize)
     })
 }
 
+/// `SELECT` every column of up to `limit` records in id order, after a
+/// bound id when `after`: how an export pages through a table.
+pub fn select_records_after(
+    dialect: Dialect,
+    entity: &'static EntityDecl,
+    after: bool,
+    limit: usize,
+) -> String {
+    let filter = if after {
+        format!(" WHERE id > {}", dialect.placeholder(1))
+    } else {
+        String::new()
+    };
+    format!(
+        "SELECT {} FROM {}{filter} ORDER BY id{}",
+        column_list(entity),
+        entity.table,
+        dialect.limit_offset(limit, 0)
+    )
+}
+
 /// `SELECT` every column of the records in which each `(field, n)` of
 /// `conditions` holds one of `n` bound values (binds them in order);
 /// columns in [`EntityDecl::all_fields`] order.

@@ -223,6 +223,21 @@ impl ServerStore for SqliteStore {
         };
         Ok(tx.load(entity, &[id]).await?.pop())
     }
+
+    async fn records_after(
+        &self,
+        entity: &'static EntityDecl,
+        after: Option<Uuid>,
+        limit: usize,
+    ) -> Result<Vec<Record>, StoreError> {
+        let text = sql::select_records_after(DIALECT, entity, after.is_some(), limit);
+        let mut query = sqlx::query(&text);
+        if let Some(after) = &after {
+            query = query.bind(crate::codec::app_uuid(after));
+        }
+        let rows = query.fetch_all(&self.pool).await.map_err(backend)?;
+        rows.iter().map(|row| crate::codec::decode_record(entity, row)).collect()
+    }
 }
 
 #[async_trait]
