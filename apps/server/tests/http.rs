@@ -220,6 +220,41 @@ async fn status_codes_and_error_bodies(database: TestDatabase) {
         assert!(openapi["paths"][path].is_object(), "{path}");
     }
     assert!(openapi["components"]["schemas"]["SyncPushResponse"].is_object());
+    // every entity's record, from its declaration
+    let schemas = &openapi["components"]["schemas"];
+    let registry = jcselect_server::registry().unwrap();
+    let entities = registry.entities().count();
+    assert_eq!(
+        schemas["EntityChange"]["properties"]["data"]["oneOf"]
+            .as_array()
+            .map(Vec::len),
+        Some(entities)
+    );
+    for entity in registry.entities() {
+        let properties = &schemas[entity.name]["properties"];
+        assert_eq!(
+            properties.as_object().map(|p| p.len()),
+            Some(entity.field_count()),
+            "{}",
+            entity.name
+        );
+    }
+    let voter = &schemas["Voter"];
+    assert_eq!(voter["properties"]["voter_number"]["type"], "string");
+    assert_eq!(voter["properties"]["has_voted"]["type"], "boolean");
+    assert_eq!(voter["properties"]["birth_year"]["nullable"], true);
+    assert!(voter["properties"]["pen_id"]["description"]
+        .as_str()
+        .unwrap()
+        .contains("Pen"));
+    let required = voter["required"].as_array().unwrap();
+    assert!(required.contains(&"full_name".into()) && !required.contains(&"father_name".into()));
+    let line = &schemas["TallyLine"]["properties"];
+    assert!(line["ballot_type"]["enum"]
+        .as_array()
+        .unwrap()
+        .contains(&"white".into()));
+    assert_eq!(line["vote_count"]["minimum"], 0);
     w.server.stop().await;
 }
 

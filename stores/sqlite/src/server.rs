@@ -236,7 +236,9 @@ impl ServerStore for SqliteStore {
             query = query.bind(crate::codec::app_uuid(after));
         }
         let rows = query.fetch_all(&self.pool).await.map_err(backend)?;
-        rows.iter().map(|row| crate::codec::decode_record(entity, row)).collect()
+        rows.iter()
+            .map(|row| crate::codec::decode_record(entity, row))
+            .collect()
     }
 }
 

@@ -1,5 +1,8 @@
 //! The OpenAPI document, with request and response schemas generated from
-//! the same wire types the handlers use.
+//! the same wire types the handlers use, and each entity's record from its
+//! declaration.
+
+mod records;
 
 use jcselect_sync::wire::{
     ErrorBody, LoginRequest, LoginResponse, RefreshRequest, SyncPullResponse, SyncPushRequest,
@@ -11,6 +14,16 @@ use serde_json::{json, Value};
 
 fn body(reference: &Value, description: &str) -> Value {
     json!({ "description": description, "content": { "application/json": { "schema": reference } } })
+}
+
+/// The generated definitions, with `EntityChange.data` described by the
+/// entities' record schemas.
+fn definitions(generator: &mut schemars::SchemaGenerator) -> serde_json::Map<String, Value> {
+    let mut definitions = generator.take_definitions(true);
+    if let Ok(registry) = jcselect_entities::registry() {
+        records::describe_changes(&mut definitions, registry);
+    }
+    definitions
 }
 
 /// The document served at `/openapi.json`.
@@ -97,7 +110,7 @@ pub fn document() -> Value {
             }}
         },
         "components": {
-            "schemas": generator.take_definitions(true),
+            "schemas": definitions(&mut generator),
             "securitySchemes": { "bearer": { "type": "http", "scheme": "bearer", "bearerFormat": "JWT" } }
         }
     })
