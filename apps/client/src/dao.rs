@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use jcselect_entities::{AuditLog, Voter};
+use jcselect_entities::{AuditLog, User, Voter};
 use jcselect_sync::engine::ClientState;
 use jcselect_sync::record::FieldValue;
 use jcselect_sync::replica::write_local;
@@ -105,19 +105,64 @@ impl Dao {
         Ok(voter)
     }
 
+    /// The live voter with this voter number (as read off the voter's card:
+    /// Arabic-Indic digits are read as 0–9) among the station's voters;
+    /// refused when none has it, or when voters of several pens do.
+    pub async fn voter_by_number(&self, number: &str) -> Result<Voter, DaoError> {
+        let number = crate::normalize::western_digits(number.trim());
+        let records = self
+            .store
+            .find_records(
+                Voter::DECL,
+                &[("voter_number", FieldValue::Text(number.clone()))],
+                false,
+            )
+            .await?;
+        let mut voters = records
+            .iter()
+            .map(Voter::from_record)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(StoreError::from)?;
+        match voters.len() {
+            0 => Err(DaoError::NotFound(format!("no voter number {number} here"))),
+            1 => Ok(voters.remove(0)),
+            n => Err(DaoError::Refused(format!(
+                "{n} voters of different pens have number {number} ({}): name the voter by --voter ID",
+                voters
+                    .iter()
+                    .map(|voter| format!("{} {}", voter.full_name, voter.id))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))),
+        }
+    }
+
+    /// A user's log-in name as the replica holds it (its id when the
+    /// station does not hold the user).
+    pub async fn username(&self, user_id: Uuid) -> Result<String, DaoError> {
+        Ok(match self.store.get_record(User::DECL, user_id).await? {
+            Some(record) => User::from_record(&record)
+                .map(|user| user.username)
+                .unwrap_or_else(|_| user_id.to_string()),
+            None => user_id.to_string(),
+        })
+    }
+
     /// Marks a voter as voted by `actor`; refused when already marked.
     pub async fn mark_voted(&self, voter_id: Uuid, actor: Actor) -> Result<Voter, DaoError> {
         let mut voter = self.voter(voter_id).await?;
         if voter.has_voted {
+            let marked_by = match voter.voted_by_operator_id {
+                Some(by) => self.username(by).await?,
+                None => "unknown".into(),
+            };
             return Err(DaoError::Refused(format!(
-                "voter {} already voted at {} (marked by {})",
+                "voter {} {} already voted at {} (marked by {marked_by})",
                 voter.voter_number,
+                voter.full_name,
                 voter
                     .voted_at
                     .map_or_else(|| "an unknown time".into(), |at| at.to_string()),
-                voter
-                    .voted_by_operator_id
-                    .map_or_else(|| "unknown".into(), |by| by.to_string()),
             )));
         }
         let stamp = self.state.next_stamp().await?;

@@ -96,19 +96,44 @@ enum Command {
     },
     /// Mark a voter as voted.
     MarkVoted {
-        /// The voter's id.
-        #[arg(long)]
-        voter: Uuid,
+        #[command(flatten)]
+        voter: VoterArg,
     },
     /// Soft-delete a voter (admins only); asks for confirmation.
     Delete {
-        /// The voter's id.
-        #[arg(long)]
-        voter: Uuid,
+        #[command(flatten)]
+        voter: VoterArg,
         /// Do not ask for confirmation.
         #[arg(long)]
         yes: bool,
     },
+}
+
+/// A voter, by the number on its card or by its id.
+#[derive(Args)]
+#[group(required = true, multiple = false)]
+struct VoterArg {
+    /// The voter's number, as on its card (Arabic-Indic digits too).
+    #[arg(long)]
+    number: Option<String>,
+    /// The voter's id.
+    #[arg(long)]
+    voter: Option<Uuid>,
+}
+
+impl VoterArg {
+    async fn find(
+        &self,
+        dao: &jcselect_client::dao::Dao,
+    ) -> Result<Voter, jcselect_client::dao::DaoError> {
+        match (&self.number, self.voter) {
+            (Some(number), _) => dao.voter_by_number(number).await,
+            (None, Some(id)) => dao.voter(id).await,
+            (None, None) => Err(jcselect_client::dao::DaoError::NotFound(
+                "name the voter by --number or --voter".into(),
+            )),
+        }
+    }
 }
 
 /// Sync settings from the TOML file: every key optional.
@@ -527,7 +552,8 @@ async fn execute(cli: Cli) -> Result<ExitStatus, CliError> {
         }
         Command::MarkVoted { voter } => {
             let actor = replica.actor().await?.ok_or_else(not_logged_in)?;
-            let voter = replica.dao.mark_voted(voter, actor).await?;
+            let voter = voter.find(&replica.dao).await?;
+            let voter = replica.dao.mark_voted(voter.id, actor).await?;
             print(
                 json_mode,
                 voter_json(&voter),
@@ -542,7 +568,7 @@ async fn execute(cli: Cli) -> Result<ExitStatus, CliError> {
                     "only an admin may delete a voter",
                 ));
             }
-            let shown = replica.dao.voter(voter).await?;
+            let shown = voter.find(&replica.dao).await?;
             if !yes {
                 eprint!("delete voter {}? [y/N] ", voter_line(&shown));
                 let _ = std::io::stderr().flush();
@@ -554,7 +580,7 @@ async fn execute(cli: Cli) -> Result<ExitStatus, CliError> {
                     return Err(CliError::failed("cancelled", "not deleted"));
                 }
             }
-            let deleted = replica.dao.soft_delete_voter(voter, actor).await?;
+            let deleted = replica.dao.soft_delete_voter(shown.id, actor).await?;
             print(
                 json_mode,
                 voter_json(&deleted),

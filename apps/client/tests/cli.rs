@@ -145,14 +145,22 @@ async fn the_commands_drive_a_replica_end_to_end() {
     let found = cli.json(&["search", "12"]);
     assert_eq!(found[0]["voter_number"], "1234");
 
-    let marked = cli.json(&["mark-voted", "--voter", &voter.id.to_string()]);
+    // by the number on the voter's card, in Arabic-Indic digits too
+    let unknown = cli.run(&["mark-voted", "--number", "9999"], "");
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("no voter number 9999"));
+    let marked = cli.json(&["mark-voted", "--number", "١٢٣٤"]);
     assert_eq!(marked["has_voted"], true);
+    assert_eq!(marked["id"], voter.id.to_string());
     let again = cli.run(&["mark-voted", "--voter", &voter.id.to_string()], "");
     assert!(!again.status.success());
-    assert!(String::from_utf8_lossy(&again.stderr).contains("already voted"));
+    let said = String::from_utf8_lossy(&again.stderr);
+    assert!(
+        said.contains("already voted") && said.contains("marked by admin"),
+        "{said}"
+    );
 
     // delete asks first; "n" keeps the voter
-    let refused = cli.run(&["delete", "--voter", &voter.id.to_string()], "n\n");
+    let refused = cli.run(&["delete", "--number", "1234"], "n\n");
     assert!(!refused.status.success());
     assert!(String::from_utf8_lossy(&refused.stderr).contains("delete voter 1234"));
     let status = cli.json(&["status"]);

@@ -205,9 +205,10 @@ struct UserAddArgs {
     /// Role.
     #[arg(long, value_enum)]
     role: RoleArg,
-    /// A pen the operator may touch (repeat for several).
-    #[arg(long = "pen", value_name = "UUID")]
-    pens: Vec<Uuid>,
+    /// A pen the operator may touch, as "TOWN/LABEL" or its id (repeat for
+    /// several).
+    #[arg(long = "pen", value_name = "PEN")]
+    pens: Vec<String>,
     /// Read the password from standard input (without it the user can only
     /// be given tokens by mint-token).
     #[arg(long)]
@@ -224,10 +225,10 @@ struct UserPensArgs {
     /// The operator's log-in name.
     #[arg(long)]
     username: String,
-    /// A pen it works at, by id (repeat for several; the list replaces the
-    /// one it had).
-    #[arg(long = "pen", value_name = "UUID", required = true)]
-    pens: Vec<Uuid>,
+    /// A pen it works at, as "TOWN/LABEL" or its id (repeat for several;
+    /// the list replaces the one it had).
+    #[arg(long = "pen", value_name = "PEN", required = true)]
+    pens: Vec<String>,
 }
 
 #[derive(Args)]
@@ -404,13 +405,14 @@ async fn add_user(args: UserAddArgs) -> Result<(), ServerError> {
         RoleArg::Admin => Role::Admin,
         RoleArg::Operator => Role::Operator,
     };
-    if let Some(warning) = users::check_new_user_pens(store.as_ref(), role, &args.pens).await? {
+    let pens = pen_ids(store.as_ref(), &args.pens).await?;
+    if let Some(warning) = users::check_new_user_pens(store.as_ref(), role, &pens).await? {
         eprintln!("warning: {warning}");
     }
     let pens = if role == Role::Admin {
         Vec::new()
     } else {
-        args.pens
+        pens
     };
     let id = users::add_user(
         store.as_ref(),
@@ -426,6 +428,29 @@ async fn add_user(args: UserAddArgs) -> Result<(), ServerError> {
     .await?;
     println!("{id}");
     Ok(())
+}
+
+/// Pens given as an id or as "TOWN/LABEL" (split at the last `/`), as ids.
+async fn pen_ids(
+    store: &dyn jcselect_sync::store::ServerStore,
+    pens: &[String],
+) -> Result<Vec<Uuid>, ServerError> {
+    let mut ids = Vec::with_capacity(pens.len());
+    for pen in pens {
+        let id = match (pen.parse::<Uuid>(), pen.rsplit_once('/')) {
+            (Ok(id), _) => id,
+            (Err(_), Some((town, label))) => {
+                jcselect_server::export::find_pen(store, town.trim(), label.trim()).await?
+            }
+            (Err(_), None) => {
+                return Err(ServerError::User(format!(
+                    "--pen {pen:?}: give the pen as TOWN/LABEL or as its id"
+                )))
+            }
+        };
+        ids.push(id);
+    }
+    Ok(ids)
 }
 
 /// Pens by town and label, for people ("none" for no pen).
@@ -454,7 +479,8 @@ async fn set_pens(args: UserPensArgs) -> Result<(), ServerError> {
     );
     let registry = jcselect_server::registry()?;
     let store = database::open_store(&url, registry).await?;
-    let changed = users::set_pens(store.as_ref(), registry, &args.username, args.pens).await?;
+    let pens = pen_ids(store.as_ref(), &args.pens).await?;
+    let changed = users::set_pens(store.as_ref(), registry, &args.username, pens).await?;
     println!(
         "{}: pens added: {}; pens removed: {}; {} records of the added pens logged again for its stations",
         args.username,

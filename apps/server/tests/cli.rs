@@ -186,8 +186,9 @@ async fn user_commands_add_list_disable_enable_passwd_remove() {
             "clerk",
             "--role",
             "operator",
+            // a pen by town and label, as people name it
             "--pen",
-            &a,
+            "طرابلس/قلم أ",
             "--full-name",
             "سامي",
             "--password-stdin",

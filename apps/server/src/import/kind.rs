@@ -114,6 +114,15 @@ impl Kind {
         }
     }
 
+    /// Whether the rows of another kind name records of this one.
+    pub fn is_parent(self) -> bool {
+        Kind::ALL.iter().any(|kind| {
+            kind.references()
+                .iter()
+                .any(|reference| reference.parent == self)
+        })
+    }
+
     /// The values of a new record's fields that the file may leave out.
     pub fn defaults(self) -> Value {
         match self {

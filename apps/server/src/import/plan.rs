@@ -61,8 +61,12 @@ pub struct Parents {
 }
 
 impl Parents {
-    /// Remembers what a file's rows hold.
+    /// Remembers what a file's rows hold, when other kinds name records of
+    /// `kind` (pens, not voters: memory stays one entry per parent).
     pub fn learn(&mut self, kind: Kind, keys: &[(String, Uuid)]) {
+        if !kind.is_parent() {
+            return;
+        }
         for (key, id) in keys {
             self.ids.insert((kind, key.clone()), Ok(*id));
         }
