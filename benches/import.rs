@@ -129,12 +129,6 @@ async fn sizes(
     ]
 }
 
-fn wanted(database: &str) -> bool {
-    std::env::var("JCSELECT_BENCH_DATABASES").map_or(true, |names| {
-        names.split(',').any(|name| name.trim() == database)
-    })
-}
-
 fn main() {
     let pens: Vec<usize> = std::env::var("JCSELECT_BENCH_PENS")
         .unwrap_or_else(|_| "700,7000".into())
@@ -155,14 +149,14 @@ fn main() {
             let dir = std::env::temp_dir().join(format!("jcselect-import-{}", Uuid::new_v4()));
             std::fs::create_dir_all(&dir).unwrap();
             let mut measured_now = Vec::new();
-            if wanted("sqlite") {
+            if jcselect_benches::wanted("sqlite") {
                 let url = format!("sqlite://{}", dir.join("bench.db").display());
                 let store = jcselect_store_sqlite::SqliteStore::open(&url).await.unwrap();
                 measured_now.extend(sizes("sqlite", Arc::new(store), count, &dir).await);
             }
             if let Some(url) = std::env::var("JCSELECT_TEST_POSTGRES_URL")
                 .ok()
-                .filter(|_| wanted("postgres"))
+                .filter(|_| jcselect_benches::wanted("postgres"))
             {
                 let schema = format!("jcs_bench_{}", Uuid::new_v4().simple());
                 let store = jcselect_store_postgres::PgStore::open_in_schema(&url, &schema)

@@ -486,13 +486,6 @@ fn section(rows: Vec<String>, command: &str) -> String {
     out
 }
 
-/// Whether `JCSELECT_BENCH_DATABASES` (default: every one) names `database`.
-fn wanted(database: &str) -> bool {
-    std::env::var("JCSELECT_BENCH_DATABASES").map_or(true, |names| {
-        names.split(',').any(|name| name.trim() == database)
-    })
-}
-
 fn main() {
     let pens: Vec<usize> = std::env::var("JCSELECT_BENCH_PENS")
         .unwrap_or_else(|_| "100,1000".into())
@@ -518,7 +511,7 @@ fn main() {
             let dir = std::env::temp_dir().join(format!("jcselect-scoped-{}", Uuid::new_v4()));
             std::fs::create_dir_all(&dir).unwrap();
             let url = format!("sqlite://{}", dir.join("bench.db").display());
-            if wanted("sqlite") {
+            if jcselect_benches::wanted("sqlite") {
                 let store = jcselect_store_sqlite::SqliteStore::open(&url)
                     .await
                     .unwrap();
@@ -527,7 +520,7 @@ fn main() {
             std::fs::remove_dir_all(dir).unwrap();
             if let Some(url) = std::env::var("JCSELECT_TEST_POSTGRES_URL")
                 .ok()
-                .filter(|_| wanted("postgres"))
+                .filter(|_| jcselect_benches::wanted("postgres"))
             {
                 let schema = format!("jcs_bench_{}", Uuid::new_v4().simple());
                 let store = jcselect_store_postgres::PgStore::open_in_schema(&url, &schema)

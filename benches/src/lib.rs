@@ -107,6 +107,14 @@ pub async fn settle_postgres(url: &str) {
     pool.close().await;
 }
 
+/// Whether `JCSELECT_BENCH_DATABASES` (default: every one) names
+/// `database` (`sqlite`, `postgres`).
+pub fn wanted(database: &str) -> bool {
+    std::env::var("JCSELECT_BENCH_DATABASES").map_or(true, |names| {
+        names.split(',').any(|name| name.trim() == database)
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::kept_sections;

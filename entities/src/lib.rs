@@ -8,6 +8,7 @@
 mod audit;
 mod reference;
 mod tally;
+pub mod text;
 mod user;
 mod voter;
 

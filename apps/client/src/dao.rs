@@ -109,7 +109,7 @@ impl Dao {
     /// Arabic-Indic digits are read as 0–9) among the station's voters;
     /// refused when none has it, or when voters of several pens do.
     pub async fn voter_by_number(&self, number: &str) -> Result<Voter, DaoError> {
-        let number = crate::normalize::western_digits(number.trim());
+        let number = jcselect_entities::text::western_digits(number.trim());
         let records = self
             .store
             .find_records(

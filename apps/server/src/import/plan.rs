@@ -186,7 +186,7 @@ fn field_value(field: &FieldDecl, cell: &Value) -> Result<Value, String> {
             Value::String(original) => Value::String(original.clone()),
             _ => Value::String(text),
         }),
-        FieldType::Int => western_digits(&text)
+        FieldType::Int => jcselect_entities::text::western_digits(&text)
             .parse::<i64>()
             .map(Value::from)
             .map_err(|_| wrong("a whole number")),
@@ -203,17 +203,6 @@ fn field_value(field: &FieldDecl, cell: &Value) -> Result<Value, String> {
             Err(format!("`{}` cannot be imported", field.name))
         }
     }
-}
-
-/// Arabic-Indic and Eastern Arabic-Indic digits as 0–9.
-fn western_digits(text: &str) -> String {
-    text.chars()
-        .map(|c| match c {
-            '\u{660}'..='\u{669}' => char::from(b'0' + (c as u32 - 0x660) as u8),
-            '\u{6f0}'..='\u{6f9}' => char::from(b'0' + (c as u32 - 0x6f0) as u8),
-            c => c,
-        })
-        .collect()
 }
 
 /// Sorts the rows of one file, batch by batch.
