@@ -8,7 +8,6 @@
 mod audit;
 mod reference;
 mod tally;
-pub mod text;
 mod user;
 mod voter;
 

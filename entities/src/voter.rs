@@ -30,14 +30,14 @@ pub struct Voter {
     /// The pen the voter votes at.
     #[sync(references = Pen, indexed)]
     pub pen_id: Uuid,
-    /// Number on the list.
-    #[sync(indexed)]
+    /// Number on the list (searched; orders what a search finds).
+    #[sync(indexed, searchable)]
     pub voter_number: String,
-    /// Full name.
-    #[sync(indexed)]
+    /// Full name (searched).
+    #[sync(indexed, searchable)]
     pub full_name: String,
-    /// Father's name.
-    #[sync(indexed)]
+    /// Father's name (searched).
+    #[sync(indexed, searchable)]
     pub father_name: Option<String>,
     /// Mother's name.
     pub mother_name: Option<String>,

@@ -89,6 +89,10 @@ pub struct FieldDecl {
     pub unique: bool,
     /// Whether stores index the column (searches and listings use it).
     pub indexed: bool,
+    /// Whether a replica's search finds records by this text (its
+    /// [`search_terms`](crate::text::search_terms)); the first searchable
+    /// field orders what a search finds.
+    pub searchable: bool,
     /// A credential (a password hash): stored by the server, sent in a
     /// pull only to a replica entitled to it (others get
     /// [`LOCKED_CREDENTIAL`]), never taken from a push, never in an audit
@@ -123,6 +127,7 @@ impl FieldDecl {
             nullable: false,
             unique: false,
             indexed: false,
+            searchable: false,
             credential: false,
             one_of: &[],
             min: None,
@@ -200,6 +205,13 @@ impl FieldDecl {
     /// This field, unique among the entity's records.
     pub const fn unique(mut self) -> Self {
         self.unique = true;
+        self
+    }
+
+    /// This field, found by a replica's search (see
+    /// [`FieldDecl::searchable`]).
+    pub const fn searchable(mut self) -> Self {
+        self.searchable = true;
         self
     }
 
@@ -377,6 +389,12 @@ impl EntityDecl {
     /// Whether records carry `created_at` and `updated_at`.
     pub fn is_stamped(&self) -> bool {
         self.versioning == Versioning::Stamped
+    }
+
+    /// The fields a replica's search finds records by, the one that
+    /// orders them first.
+    pub fn searchable_fields(&self) -> impl Iterator<Item = &'static FieldDecl> {
+        self.fields.iter().filter(|field| field.searchable)
     }
 
     /// The credential fields.

@@ -27,6 +27,7 @@ pub mod replica;
 pub mod scope;
 pub mod store;
 mod syncable;
+pub mod text;
 mod timestamp;
 pub mod transport;
 pub mod wire;

@@ -19,6 +19,7 @@ jcselect_e2e::over_both_transports!(
     a_desktop_file_syncs_in_its_own_format,
     the_desktops_own_users_yield_their_names_to_the_servers,
     the_app_and_the_client_write_at_once,
+    the_apps_own_writes_are_found_by_search,
     a_desktop_at_the_initial_revision_is_set_up_in_place,
 );
 
@@ -475,6 +476,60 @@ async fn the_app_and_the_client_write_at_once(via: Via) {
     // every voter the app marked, and those the file held marked already
     let expected = (0..60).filter(|n| n % 2 == 1 || n % 5 == 0).count();
     assert_eq!(marked, expected);
+}
+
+/// The numbers of the voters a station's search finds.
+async fn found(replica: &Replica, query: &str) -> Vec<String> {
+    replica
+        .dao
+        .search_voters(query)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|voter| voter.voter_number)
+        .collect()
+}
+
+/// What the app writes with plain SQL (a new voter, a renamed one, a
+/// physical delete) is what the station's search finds next, and the rows
+/// the file held before set-up are found at once.
+async fn the_apps_own_writes_are_found_by_search(via: Via) {
+    let (world, rows, path) = desktop_world(via, 30).await;
+    let transport: Arc<dyn Transport> = world.transport();
+    let desktop = world
+        .replica_over("desktop", ADMIN, quick_settings(), transport)
+        .await;
+    assert_eq!(found(&desktop, "ناخب ١٢").await, vec!["12"]);
+    assert_eq!(found(&desktop, "3").await, vec!["3", "30"]);
+
+    let app = desktop::open(&path).await;
+    sqlx::query(
+        "UPDATE voters SET full_name = 'زينب حداد', updated_at = CURRENT_TIMESTAMP WHERE id = ?1",
+    )
+    .bind(rows.voters[3].simple().to_string())
+    .execute(&app)
+    .await
+    .unwrap();
+    sqlx::query(
+        "INSERT INTO voters (created_at, updated_at, id, pen_id, voter_number, full_name, father_name, has_voted) \
+         VALUES (CURRENT_TIMESTAMP, CURRENT_TIMESTAMP, ?1, ?2, '31', 'مُحَمَّد الأمين', 'علي', 0)",
+    )
+    .bind(Uuid::new_v4().simple().to_string())
+    .bind(rows.pen.simple().to_string())
+    .execute(&app)
+    .await
+    .unwrap();
+    sqlx::query("DELETE FROM voters WHERE id = ?1")
+        .bind(rows.voters[5].simple().to_string())
+        .execute(&app)
+        .await
+        .unwrap();
+
+    assert_eq!(found(&desktop, "زينب").await, vec!["4"]);
+    assert_eq!(found(&desktop, "ناخب 4").await, Vec::<String>::new());
+    assert_eq!(found(&desktop, "محمد الامين").await, vec!["31"]);
+    assert_eq!(found(&desktop, "6").await, Vec::<String>::new());
+    assert_eq!(found(&desktop, "ناخب").await.len(), 28);
 }
 
 /// A file the client does not recognise is refused with a message naming

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use jcselect_entities::{AuditLog, User, Voter};
+use jcselect_entities::{AuditLog, Pen, User, Voter};
 use jcselect_sync::engine::ClientState;
 use jcselect_sync::record::FieldValue;
 use jcselect_sync::replica::write_local;
@@ -12,8 +12,6 @@ use jcselect_sync::store::{ClientStore, StoreError};
 use jcselect_sync::{Registry, Syncable};
 use serde_json::json;
 use uuid::Uuid;
-
-use crate::normalize::normalize;
 
 /// Most results a voter search returns.
 pub const SEARCH_LIMIT: usize = 100;
@@ -109,7 +107,7 @@ impl Dao {
     /// Arabic-Indic digits are read as 0–9) among the station's voters;
     /// refused when none has it, or when voters of several pens do.
     pub async fn voter_by_number(&self, number: &str) -> Result<Voter, DaoError> {
-        let number = jcselect_entities::text::western_digits(number.trim());
+        let number = jcselect_sync::text::western_digits(number.trim());
         let records = self
             .store
             .find_records(
@@ -126,14 +124,21 @@ impl Dao {
         match voters.len() {
             0 => Err(DaoError::NotFound(format!("no voter number {number} here"))),
             1 => Ok(voters.remove(0)),
-            n => Err(DaoError::Refused(format!(
-                "{n} voters of different pens have number {number} ({}): name the voter by --voter ID",
-                voters
-                    .iter()
-                    .map(|voter| format!("{} {}", voter.full_name, voter.id))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ))),
+            n => {
+                let mut named = Vec::with_capacity(n);
+                for voter in &voters {
+                    named.push(format!(
+                        "{} at {}: --voter {}",
+                        voter.full_name,
+                        self.pen_name(voter.pen_id).await?,
+                        voter.id
+                    ));
+                }
+                Err(DaoError::Refused(format!(
+                    "{n} voters of different pens have number {number}; name the one you mean: {}",
+                    named.join("; ")
+                )))
+            }
         }
     }
 
@@ -145,6 +150,17 @@ impl Dao {
                 .map(|user| user.username)
                 .unwrap_or_else(|_| user_id.to_string()),
             None => user_id.to_string(),
+        })
+    }
+
+    /// A pen as people name it, `TOWN/LABEL` (its id when the station does
+    /// not hold the pen).
+    pub async fn pen_name(&self, pen_id: Uuid) -> Result<String, DaoError> {
+        Ok(match self.store.get_record(Pen::DECL, pen_id).await? {
+            Some(record) => Pen::from_record(&record)
+                .map(|pen| format!("{}/{}", pen.town_name, pen.label))
+                .unwrap_or_else(|_| pen_id.to_string()),
+            None => pen_id.to_string(),
         })
     }
 
@@ -226,46 +242,20 @@ impl Dao {
         Ok(voters)
     }
 
-    /// Voter search: exact voter number first, then number prefix, then
-    /// full or father's name containing the query (Arabic normalised); at
-    /// most [`SEARCH_LIMIT`]; soft-deleted voters never.
+    /// Voter search (PROTOCOL.md §5 folding: Arabic spellings, Arabic-Indic
+    /// digits, runs of spaces): every word of the query begins the voter's
+    /// number or a word of the full or father's name; a voter matching
+    /// the words whole (the exact number) first, then by voter number; at
+    /// most [`SEARCH_LIMIT`]; soft-deleted voters never. Runs in SQL on the
+    /// replica's search index, never by loading the pen.
     pub async fn search_voters(&self, query: &str) -> Result<Vec<Voter>, DaoError> {
-        let query = query.trim();
-        if query.is_empty() {
-            return Ok(Vec::new());
-        }
-        let wanted = normalize(query);
-        let records = self.store.find_records(Voter::DECL, &[], false).await?;
-        let mut ranked: Vec<(u8, Voter)> = Vec::new();
-        for record in &records {
-            let voter = Voter::from_record(record).map_err(StoreError::from)?;
-            let rank = if voter.voter_number == query {
-                0
-            } else if voter.voter_number.starts_with(query) {
-                1
-            } else if normalize(&voter.full_name).contains(&wanted)
-                || voter
-                    .father_name
-                    .as_deref()
-                    .is_some_and(|name| normalize(name).contains(&wanted))
-            {
-                2
-            } else {
-                continue;
-            };
-            ranked.push((rank, voter));
-        }
-        ranked.sort_by(|(rank_a, a), (rank_b, b)| {
-            rank_a
-                .cmp(rank_b)
-                .then_with(|| a.voter_number.len().cmp(&b.voter_number.len()))
-                .then_with(|| a.voter_number.cmp(&b.voter_number))
-                .then_with(|| a.full_name.cmp(&b.full_name))
-        });
-        Ok(ranked
-            .into_iter()
-            .take(SEARCH_LIMIT)
-            .map(|(_, voter)| voter)
-            .collect())
+        self.store
+            .search(Voter::DECL, query, SEARCH_LIMIT)
+            .await?
+            .iter()
+            .map(|record| {
+                Voter::from_record(record).map_err(|error| StoreError::from(error).into())
+            })
+            .collect()
     }
 }

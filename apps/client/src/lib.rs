@@ -7,7 +7,6 @@
 pub mod dao;
 pub mod desktop;
 pub mod exit;
-pub mod normalize;
 
 use std::sync::Arc;
 

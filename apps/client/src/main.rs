@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::{Args, Parser, Subcommand};
+use jcselect_client::dao::Dao;
 use jcselect_client::exit::{CliError, ExitStatus, EXIT_STATUS_HELP};
 use jcselect_client::Replica;
 use jcselect_entities::Voter;
@@ -268,8 +269,10 @@ fn voter_json(voter: &Voter) -> serde_json::Value {
     serde_json::to_value(voter).unwrap_or_default()
 }
 
-fn voter_line(voter: &Voter) -> String {
-    format!(
+/// A voter as the operator reads them: number, name, father's name, pen,
+/// whether they voted.
+async fn voter_line(dao: &Dao, voter: &Voter) -> Result<String, CliError> {
+    Ok(format!(
         "{}  {}  {}{}  {}",
         voter.voter_number,
         voter.full_name,
@@ -277,13 +280,13 @@ fn voter_line(voter: &Voter) -> String {
             .father_name
             .as_deref()
             .map_or(String::new(), |name| format!("({name}) ")),
-        voter.id,
+        dao.pen_name(voter.pen_id).await?,
         if voter.has_voted {
             "voted"
         } else {
             "not voted"
         }
-    )
+    ))
 }
 
 /// Writes one line to standard output. A reader that went away (`| head`)
@@ -542,7 +545,11 @@ async fn execute(cli: Cli) -> Result<ExitStatus, CliError> {
             let text = if voters.is_empty() {
                 "no voter found".to_owned()
             } else {
-                voters.iter().map(voter_line).collect::<Vec<_>>().join("\n")
+                let mut lines = Vec::with_capacity(voters.len());
+                for voter in &voters {
+                    lines.push(voter_line(&replica.dao, voter).await?);
+                }
+                lines.join("\n")
             };
             print(
                 json_mode,
@@ -557,7 +564,10 @@ async fn execute(cli: Cli) -> Result<ExitStatus, CliError> {
             print(
                 json_mode,
                 voter_json(&voter),
-                format!("marked as voted: {}", voter_line(&voter)),
+                format!(
+                    "marked as voted: {}",
+                    voter_line(&replica.dao, &voter).await?
+                ),
             );
         }
         Command::Delete { voter, yes } => {
@@ -570,7 +580,10 @@ async fn execute(cli: Cli) -> Result<ExitStatus, CliError> {
             }
             let shown = voter.find(&replica.dao).await?;
             if !yes {
-                eprint!("delete voter {}? [y/N] ", voter_line(&shown));
+                eprint!(
+                    "delete voter {}? [y/N] ",
+                    voter_line(&replica.dao, &shown).await?
+                );
                 let _ = std::io::stderr().flush();
                 let mut answer = String::new();
                 std::io::stdin()
@@ -584,7 +597,7 @@ async fn execute(cli: Cli) -> Result<ExitStatus, CliError> {
             print(
                 json_mode,
                 voter_json(&deleted),
-                format!("deleted: {}", voter_line(&deleted)),
+                format!("deleted: {}", voter_line(&replica.dao, &deleted).await?),
             );
         }
     }

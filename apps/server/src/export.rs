@@ -58,7 +58,7 @@ async fn each_record(
 }
 
 /// Every live record of `T`.
-async fn live<T: Syncable>(store: &dyn ServerStore) -> Result<Vec<T>, ServerError> {
+pub(crate) async fn live<T: Syncable>(store: &dyn ServerStore) -> Result<Vec<T>, ServerError> {
     let mut out = Vec::new();
     each_record(store, T::DECL, |record| {
         if !record.is_tombstone() {

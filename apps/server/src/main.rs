@@ -91,6 +91,16 @@ struct ImportArgs {
     /// birth_year, gender). Pens are imported before voters.
     #[arg(long = "voters", value_name = "FILE")]
     voters: Vec<PathBuf>,
+    /// A file of users (columns username, role — admin or operator —
+    /// full_name, pens — an operator's, TOWN/LABEL;TOWN/LABEL — and
+    /// is_active), imported after the pens. Matched by username: a re-run
+    /// changes names, roles, pens and active, and never a password.
+    #[arg(long = "users", value_name = "FILE")]
+    users: Option<PathBuf>,
+    /// Where the generated passwords of the users the users file adds are
+    /// written (a new file, readable by you only: hand each person theirs).
+    #[arg(long = "passwords", value_name = "FILE")]
+    passwords: Option<PathBuf>,
     /// Check every row and print what would be added, changed and left
     /// alone, writing nothing.
     #[arg(long)]
@@ -522,9 +532,9 @@ async fn import(args: ImportArgs) -> Result<(), ServerError> {
     .into_iter()
     .flat_map(|(kind, paths)| paths.into_iter().map(move |path| ImportFile { kind, path }))
     .collect();
-    if files.is_empty() {
+    if files.is_empty() && args.users.is_none() {
         return Err(ServerError::User(
-            "nothing to import: give --pens, --parties or --voters FILE".into(),
+            "nothing to import: give --pens, --parties, --voters or --users FILE".into(),
         ));
     }
     let url = database_url(
@@ -545,8 +555,19 @@ async fn import(args: ImportArgs) -> Result<(), ServerError> {
             );
         }
     };
-    let reports =
-        import::import(store.as_ref(), registry, files, args.dry_run, &mut progress).await?;
+    let users = args.users.map(|path| import::UsersFile {
+        path,
+        passwords: args.passwords,
+    });
+    let (reports, users_report) = import::import_with_users(
+        store.as_ref(),
+        registry,
+        files,
+        users.as_ref(),
+        args.dry_run,
+        &mut progress,
+    )
+    .await?;
     if terminal {
         eprintln!();
     }
@@ -554,6 +575,17 @@ async fn import(args: ImportArgs) -> Result<(), ServerError> {
     for report in &reports {
         print!("{}", report.render());
         bad += report.error_count;
+    }
+    match (&users, users_report) {
+        (_, Some(report)) => {
+            print!("{}", report.render());
+            bad += report.errors.len() as u64;
+        }
+        (Some(users), None) => println!(
+            "{}: not read, as the files before it did not import",
+            users.path.display()
+        ),
+        (None, None) => {}
     }
     if bad > 0 {
         return Err(ServerError::User(format!(

@@ -396,7 +396,10 @@ impl jcselect_sync::pull::CredentialPolicy for Entitlement {
 }
 
 /// A user by log-in name: its log-in and its `User` record.
-async fn find_user(store: &dyn ServerStore, username: &str) -> Result<(Login, User), ServerError> {
+pub(crate) async fn find_user(
+    store: &dyn ServerStore,
+    username: &str,
+) -> Result<(Login, User), ServerError> {
     let login = store
         .login(username)
         .await?
@@ -412,7 +415,7 @@ async fn find_user(store: &dyn ServerStore, username: &str) -> Result<(Login, Us
 /// Writes the version of a user's record that `edit` makes of the stored
 /// one (stamped now), through a push as `user add` does; the user's tokens
 /// meet it at their next request.
-async fn edit_user(
+pub(crate) async fn edit_user(
     store: &dyn ServerStore,
     registry: &Registry,
     username: &str,

@@ -11,7 +11,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use common::TestDatabase;
-use jcselect_server::import::{import, FileReport, ImportFile, Kind};
+use jcselect_server::import::{
+    import, import_with_users, FileReport, ImportFile, Kind, UsersFile, UsersReport,
+};
 use jcselect_store_conformance::fixture::pull_context;
 use jcselect_sync::auth::{Principal, Role};
 use jcselect_sync::pull::{read_pull, PullFrom};
@@ -23,6 +25,7 @@ on_every_database!(
     a_list_with_arabic_names_and_a_bom_is_imported_once,
     a_bad_row_is_reported_and_nothing_of_its_file_applied,
     a_dry_run_reports_and_writes_nothing,
+    operators_are_imported_by_user_name,
 );
 
 /// A directory for the test's files.
@@ -425,5 +428,140 @@ async fn export_round_trips_and_reports_turnout_and_audit(database: TestDatabase
         lines[1].contains("PEN_OPENED") && lines[1].contains(",clerk,"),
         "{audit}"
     );
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// Imports `pens` (if any) then the users file at `users`.
+async fn run_users(
+    store: &dyn ServerStore,
+    pens: Option<&Path>,
+    users: &Path,
+    passwords: Option<PathBuf>,
+    dry_run: bool,
+) -> UsersReport {
+    let files = pens
+        .map(|path| ImportFile {
+            kind: Kind::Pens,
+            path: path.to_path_buf(),
+        })
+        .into_iter()
+        .collect();
+    let users = UsersFile {
+        path: users.to_path_buf(),
+        passwords,
+    };
+    let registry = jcselect_server::registry().unwrap();
+    import_with_users(store, registry, files, Some(&users), dry_run, &mut |_| {})
+        .await
+        .unwrap()
+        .1
+        .expect("the users file is read")
+}
+
+/// The (line, message) of each bad row.
+fn bad_rows(report: &UsersReport) -> Vec<(u64, String)> {
+    report
+        .errors
+        .iter()
+        .map(|error| (error.line, error.message.clone()))
+        .collect()
+}
+
+async fn operators_are_imported_by_user_name(database: TestDatabase) {
+    use jcselect_server::users::{active_user, check_password};
+    let store = open(&database).await;
+    let dir = files_dir();
+    let pens = write(&dir, "pens.csv", PENS);
+    let users = write(
+        &dir,
+        "users.csv",
+        "\u{feff}username,full_name,role,pens\n\
+         rami,رامي خليل,operator,بيروت/قلم 1\n\
+         centre,مركز,admin,\n",
+    );
+
+    // a dry run knows the pens of the same run, and writes nothing
+    let dry = run_users(store.as_ref(), Some(&pens), &users, None, true).await;
+    assert_eq!(bad_rows(&dry), vec![]);
+    assert_eq!((dry.added.len(), dry.applied), (2, false));
+    assert!(store.login("rami").await.unwrap().is_none());
+
+    // new users need somewhere to put their passwords
+    let refused = run_users(store.as_ref(), Some(&pens), &users, None, false).await;
+    assert!(
+        bad_rows(&refused)[0].1.contains("--passwords"),
+        "{refused:?}"
+    );
+    assert!(store.login("rami").await.unwrap().is_none());
+
+    let passwords = dir.join("passwords.csv");
+    let added = run_users(store.as_ref(), None, &users, Some(passwords.clone()), false).await;
+    assert_eq!(bad_rows(&added), vec![]);
+    assert_eq!(added.added, vec!["rami", "centre"]);
+    let written = std::fs::read_to_string(&passwords).unwrap();
+    let rami_password = written
+        .lines()
+        .find_map(|line| line.strip_prefix("rami,"))
+        .unwrap()
+        .to_owned();
+    assert_eq!(written.lines().count(), 3, "{written}");
+    assert!(check_password(store.as_ref(), "rami", &rami_password)
+        .await
+        .unwrap()
+        .is_some());
+    let rami = store.login("rami").await.unwrap().unwrap();
+    let beirut = rami.pens.clone();
+    assert_eq!(beirut.len(), 1);
+
+    // the same file again: nothing changes, the password stays
+    let again = run_users(store.as_ref(), None, &users, None, false).await;
+    assert_eq!(
+        (again.added.len(), again.changed.len(), again.unchanged),
+        (0, 0, 2)
+    );
+    assert!(check_password(store.as_ref(), "rami", &rami_password)
+        .await
+        .unwrap()
+        .is_some());
+
+    // bad rows, each with its line; nothing of the file applied
+    let bad = write(
+        &dir,
+        "bad.csv",
+        "username,full_name,role,pens,is_active\n\
+         rami,رامي,operator,صيدا/قلم 2,false\n\
+         boss,,chief,,\n\
+         lonely,,operator,,\n\
+         centre,,admin,صيدا/قلم 2,\n\
+         rami,,operator,صيدا/قلم 2,\n\
+         lost,,operator,طرابلس/قلم 9,\n",
+    );
+    let report = run_users(store.as_ref(), None, &bad, Some(dir.join("p2.csv")), false).await;
+    let lines: Vec<u64> = bad_rows(&report).iter().map(|(line, _)| *line).collect();
+    assert_eq!(lines, vec![3, 4, 5, 6, 7], "{report:?}");
+    let messages = bad_rows(&report);
+    assert!(messages[0].1.contains("neither admin nor operator"));
+    assert!(messages[1].1.contains("no pen"));
+    assert!(messages[2].1.contains("admin reaches every pen"));
+    assert!(messages[3].1.contains("already on line 2"));
+    assert!(
+        messages[4].1.contains("no pen") && messages[4].1.contains("قلم 9"),
+        "{}",
+        messages[4].1
+    );
+    assert_eq!(store.login("rami").await.unwrap().unwrap().pens, beirut);
+    assert!(!dir.join("p2.csv").exists());
+
+    // moved to another pen and disabled
+    let moved = write(
+        &dir,
+        "moved.csv",
+        "username,full_name,role,pens,is_active\nrami,رامي,operator,صيدا/قلم 2; بيروت/قلم 1,no\n",
+    );
+    let report = run_users(store.as_ref(), None, &moved, None, false).await;
+    assert_eq!(bad_rows(&report), vec![]);
+    assert_eq!(report.changed.len(), 1, "{report:?}");
+    assert_eq!(store.login("rami").await.unwrap().unwrap().pens.len(), 2);
+    assert!(active_user(store.as_ref(), "rami").await.unwrap().is_none());
     let _ = std::fs::remove_dir_all(dir);
 }

@@ -27,7 +27,7 @@
 //! `natural_key_live(f…)`, `owner = f`, `placement_last`, `append_only`,
 //! `validate = path::to::fn`, `formerly = "old_table"` (the table of an
 //! earlier schema version, copied at upgrade). Field attributes: `references = Entity`,
-//! `indexed`, `unique`, `credential`, `one_of("a", "b")`, `min = n`,
+//! `indexed`, `searchable`, `unique`, `credential`, `one_of("a", "b")`, `min = n`,
 //! `text` (a type serialised as a string, such as an enum), `stored_upper`,
 //! `upgrade_default = "'literal'"` (what rows of an older table take),
 //! `formerly = "old_name"` (the field's name in an earlier schema version,
@@ -75,6 +75,7 @@ struct EntityAttrs {
 struct FieldAttrs {
     references: Option<Ident>,
     indexed: bool,
+    searchable: bool,
     unique: bool,
     credential: bool,
     one_of: Vec<LitStr>,
@@ -195,6 +196,7 @@ fn field_attrs(field: &syn::Field) -> syn::Result<FieldAttrs> {
         match key {
             "references" => attrs.references = Some(meta.value()?.parse()?),
             "indexed" => attrs.indexed = true,
+            "searchable" => attrs.searchable = true,
             "unique" => attrs.unique = true,
             "credential" => attrs.credential = true,
             "text" => attrs.text = true,
@@ -337,6 +339,9 @@ fn expand(input: &DeriveInput) -> syn::Result<Tokens> {
         }
         if field_attrs.indexed {
             decl = quote!(#decl.indexed());
+        }
+        if field_attrs.searchable {
+            decl = quote!(#decl.searchable());
         }
         if field_attrs.credential {
             decl = quote!(#decl.credential());

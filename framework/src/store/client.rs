@@ -126,6 +126,19 @@ pub trait ClientStore: Send + Sync {
         include_deleted: bool,
     ) -> Result<Vec<Record>, StoreError>;
 
+    /// Live records of `entity` that `query` finds, at most `limit`: every
+    /// word of the query (its [`search_terms`](crate::text::search_terms))
+    /// begins a word of one of the entity's searchable fields. Records
+    /// holding more of the query's words whole come first, then in the
+    /// natural order of the first searchable field. The index behind it
+    /// follows every write to the replica, the desktop app's included.
+    async fn search(
+        &self,
+        entity: &'static EntityDecl,
+        query: &str,
+        limit: usize,
+    ) -> Result<Vec<Record>, StoreError>;
+
     /// A sync setting (cursor, clock state…).
     async fn get_setting(&self, key: &str) -> Result<Option<String>, StoreError>;
 }

@@ -324,3 +324,102 @@ pub async fn a_failed_write_leaves_nothing_behind(store: Arc<dyn ClientStore>) {
         .is_none());
     assert!(store.outbox_entries().await.unwrap().is_empty());
 }
+
+/// The numbers of what a search finds, in its order.
+async fn found(store: &Arc<dyn ClientStore>, query: &str, limit: usize) -> Vec<String> {
+    store
+        .search(Voter::DECL, query, limit)
+        .await
+        .unwrap()
+        .iter()
+        .map(|record| Voter::from_record(record).unwrap().voter_number)
+        .collect()
+}
+
+/// A search finds live records by the folded words of their searchable
+/// fields (Arabic spellings, diacritics, tatweel, Arabic-Indic digits,
+/// runs of spaces), each query word beginning a word; whole matches first,
+/// then in the natural order of the first searchable field; and it follows
+/// every write: local edits, tombstones, pulled records.
+pub async fn a_search_finds_records_by_folded_words(store: Arc<dyn ClientStore>) {
+    let world = World::new();
+    let mut ahmad = voter(&world.pen_a, "1", "أحمد حداد");
+    let mut fatima = voter(&world.pen_a, "2", "فاطمة عليّ");
+    let mustafa = voter(&world.pen_a, "10", "مصطفى محمـــد");
+    let mohammad = voter(&world.pen_a, "12", "مُحَمَّد   سمير");
+    let samir = voter(&world.pen_a, "120", "سمير");
+    let sara = voter(&world.pen_b, "٩", "Sara Haddad");
+    let mut gone = voter(&world.pen_a, "3", "أحمد غائب");
+    gone.deleted_at = Some(ago(60));
+    let all = [&ahmad, &fatima, &mustafa, &mohammad, &samir, &sara, &gone];
+    let records: Vec<Record> = all.iter().map(|voter| record(*voter)).collect();
+    write_local(store.as_ref(), registry(), &records)
+        .await
+        .unwrap();
+
+    for (query, expected) in [
+        ("احمد", vec!["1"]),
+        ("إحمد", vec!["1"]),
+        ("أَحْمَد", vec!["1"]),
+        ("فاطمه", vec!["2"]),
+        ("علي", vec!["2"]),
+        ("مصطفي", vec!["10"]),
+        ("محمد", vec!["10", "12"]),
+        ("  محمد    سمير ", vec!["12"]),
+        ("سمير محمد", vec!["12"]),
+        ("سمير", vec!["12", "120"]),
+        ("12", vec!["12", "120"]),
+        ("1", vec!["1", "10", "12", "120"]),
+        ("١٢", vec!["12", "120"]),
+        ("9", vec!["٩"]),
+        ("SARA had", vec!["٩"]),
+        ("خليل", vec!["1", "2", "٩", "10", "12", "120"]),
+        ("حمد", vec![]),
+        ("   ", vec![]),
+    ] {
+        assert_eq!(
+            found(&store, query, 100).await,
+            expected,
+            "searching {query:?}"
+        );
+    }
+    assert_eq!(
+        found(&store, "1", 2).await,
+        vec!["1", "10"],
+        "at most the limit"
+    );
+
+    // a local edit and a tombstone
+    fatima.full_name = "زينب".into();
+    fatima.updated_at = ago(30);
+    ahmad.deleted_at = Some(ago(30));
+    ahmad.updated_at = ago(30);
+    write_local(
+        store.as_ref(),
+        registry(),
+        &[record(&fatima), record(&ahmad)],
+    )
+    .await
+    .unwrap();
+    assert_eq!(found(&store, "فاطمه", 100).await, Vec::<String>::new());
+    assert_eq!(found(&store, "زينب", 100).await, vec!["2"]);
+    assert_eq!(found(&store, "احمد", 100).await, Vec::<String>::new());
+
+    // a pulled record
+    let pulled = voter(&world.pen_a, "7", "هدى");
+    let page = vec![update(&pulled)];
+    let replica = ReplicaContext {
+        registry: registry(),
+        audit: &SyncAudit,
+        actor: Some(world.operator_user.id),
+    };
+    let page = PulledPage {
+        changes: &page,
+        cursor_key: "pull_cursor",
+        cursor: "r1",
+    };
+    apply_pulled_page(store.as_ref(), &replica, &page, Timestamp::now())
+        .await
+        .unwrap();
+    assert_eq!(found(&store, "هدي", 100).await, vec!["7"]);
+}

@@ -99,6 +99,7 @@ macro_rules! client_suite {
             the_outbox_life_cycle_follows_push_responses,
             a_pulled_page_merges_under_the_conflict_rule,
             a_failed_write_leaves_nothing_behind,
+            a_search_finds_records_by_folded_words,
         );
     };
     (@tests $make:expr; $($name:ident),+ $(,)?) => {

@@ -58,7 +58,20 @@ impl SqliteStore {
 #[async_trait]
 impl ClientStore for SqliteStore {
     async fn migrate(&self, entities: &[&'static EntityDecl]) -> Result<(), StoreError> {
-        self.migrate_schema(entities, true).await
+        self.migrate_schema(entities, true).await?;
+        for entity in entities {
+            self.refresh_search(entity).await?;
+        }
+        Ok(())
+    }
+
+    async fn search(
+        &self,
+        entity: &'static EntityDecl,
+        query: &str,
+        limit: usize,
+    ) -> Result<Vec<Record>, StoreError> {
+        self.search_records(entity, query, limit).await
     }
 
     async fn begin(&self) -> Result<Box<dyn ClientTransaction>, StoreError> {

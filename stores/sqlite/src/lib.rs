@@ -14,6 +14,7 @@ mod client;
 mod codec;
 mod config;
 mod migrate;
+mod search;
 mod server;
 mod tx;
 

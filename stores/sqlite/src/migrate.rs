@@ -148,7 +148,8 @@ async fn install_capture(
             statements.push(crate::capture::queue_existing(entity));
         }
     }
-    execute_all(tx, &statements).await
+    execute_all(tx, &statements).await?;
+    crate::search::install(tx, entities).await
 }
 
 /// The first column of every row of `query`, as text.

@@ -1,5 +1,5 @@
-//! `jcselect-server import`: pens, parties and voters from CSV or JSON
-//! lines files, matched by natural key so that a re-run changes only what
+//! `jcselect-server import`: pens, parties, voters (and, in [`users`],
+//! operators) from CSV or JSON lines files, matched by natural key so that a re-run changes only what
 //! changed and creates nothing twice.
 //!
 //! Each file is read twice: a check of every row (its columns, values,
@@ -12,6 +12,7 @@
 mod kind;
 mod plan;
 mod source;
+mod users;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -27,6 +28,7 @@ use uuid::Uuid;
 pub use kind::Kind;
 pub use plan::Outcome;
 pub use source::RowError;
+pub use users::{UsersFile, UsersReport};
 
 use crate::error::ServerError;
 use plan::{Parents, Planner};
@@ -89,10 +91,27 @@ pub struct Progress<'a> {
 pub async fn import(
     store: &dyn ServerStore,
     registry: &Registry,
-    mut files: Vec<ImportFile>,
+    files: Vec<ImportFile>,
     dry_run: bool,
     progress: &mut (dyn FnMut(Progress<'_>) + Send),
 ) -> Result<Vec<FileReport>, ServerError> {
+    Ok(
+        import_with_users(store, registry, files, None, dry_run, progress)
+            .await?
+            .0,
+    )
+}
+
+/// [`import`], then a users file (after the pens, whose names it uses;
+/// not read when a file before it did not import).
+pub async fn import_with_users(
+    store: &dyn ServerStore,
+    registry: &Registry,
+    mut files: Vec<ImportFile>,
+    users: Option<&UsersFile>,
+    dry_run: bool,
+    progress: &mut (dyn FnMut(Progress<'_>) + Send),
+) -> Result<(Vec<FileReport>, Option<UsersReport>), ServerError> {
     files.sort_by_key(|file| file.kind);
     let mut parents = Parents::default();
     let mut reports = Vec::new();
@@ -115,7 +134,13 @@ pub async fn import(
         }
         reports.push(report);
     }
-    Ok(reports)
+    let users = match users {
+        Some(file) if reports.iter().all(|report| report.error_count == 0) => {
+            Some(users::import_users(store, registry, file, &mut parents, dry_run).await?)
+        }
+        _ => None,
+    };
+    Ok((reports, users))
 }
 
 /// One read of a file.

@@ -106,6 +106,23 @@ impl Parents {
         Ok(())
     }
 
+    /// The id of the `kind` record whose key fields hold `values` — one a
+    /// file before this one adds, or one the store holds — or why there is
+    /// none, for a person.
+    pub async fn find(
+        &mut self,
+        store: &dyn ServerStore,
+        kind: Kind,
+        values: Vec<FieldValue>,
+    ) -> Result<Result<Uuid, String>, ServerError> {
+        let key = key_text(&values);
+        self.load(store, kind, vec![(key.clone(), values)]).await?;
+        Ok(self
+            .get(kind, &key)
+            .cloned()
+            .unwrap_or_else(|| Err(format!("no {} {}", kind.noun(), readable_key(&key)))))
+    }
+
     fn get(&self, kind: Kind, key: &str) -> Option<&Result<Uuid, String>> {
         self.ids.get(&(kind, key.to_owned()))
     }
@@ -186,7 +203,7 @@ fn field_value(field: &FieldDecl, cell: &Value) -> Result<Value, String> {
             Value::String(original) => Value::String(original.clone()),
             _ => Value::String(text),
         }),
-        FieldType::Int => jcselect_entities::text::western_digits(&text)
+        FieldType::Int => jcselect_sync::text::western_digits(&text)
             .parse::<i64>()
             .map(Value::from)
             .map_err(|_| wrong("a whole number")),
