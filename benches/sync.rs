@@ -170,7 +170,7 @@ fn requests<T: jcselect_sync::Syncable>(records: &[T], batch: usize) -> Vec<Sync
 
 async fn push_all(transport: &dyn Transport, token: &str, requests: &[SyncPushRequest]) {
     for request in requests {
-        let answer = transport.push(token, request).await.unwrap();
+        let answer = transport.push(token, request, None).await.unwrap();
         assert_eq!(answer.processed_count as usize, request.changes.len());
     }
 }
@@ -181,7 +181,7 @@ async fn pull_all(transport: &dyn Transport, token: &str, after: i64, page: usiz
     let mut count = 0;
     loop {
         let answer = transport
-            .pull(token, PullFrom::Cursor(Some(cursor)), page)
+            .pull(token, PullFrom::Cursor(Some(cursor)), page, None)
             .await
             .unwrap();
         count += answer.changes.len();
@@ -260,7 +260,7 @@ async fn throughput(
             let client = transport(&server, via);
             let pen = pen("bench");
             client
-                .push(&token, &requests(std::slice::from_ref(&pen), 1)[0])
+                .push(&token, &requests(std::slice::from_ref(&pen), 1)[0], None)
                 .await
                 .unwrap();
             let voters = voters_of(&pen);
@@ -412,7 +412,7 @@ async fn memory(n: usize, notes: &mut String) -> (usize, u64, u64) {
     let token = admin_token(&database.url).await;
     let http = HttpTransport::new(&base, Timeouts::default()).unwrap();
     let pen = pen("memory");
-    http.push(&token, &requests(std::slice::from_ref(&pen), 1)[0])
+    http.push(&token, &requests(std::slice::from_ref(&pen), 1)[0], None)
         .await
         .unwrap();
     for chunk_start in (0..n).step_by(10_000) {

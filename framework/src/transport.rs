@@ -8,8 +8,8 @@ use serde::de::DeserializeOwned;
 use crate::pull::PullFrom;
 use crate::timestamp::Timestamp;
 use crate::wire::{
-    ErrorBody, LoginRequest, LoginResponse, RefreshRequest, SyncPullResponse, SyncPushRequest,
-    SyncPushResponse,
+    ErrorBody, LoginRequest, LoginResponse, RefreshRequest, StationReport, SyncPullResponse,
+    SyncPushRequest, SyncPushResponse,
 };
 
 /// An HTTP-shaped request.
@@ -23,6 +23,9 @@ pub struct ExchangeRequest {
     pub token: Option<String>,
     /// A JSON body, if any.
     pub body: Option<Vec<u8>>,
+    /// The station's report for the [`STATION_HEADER`](crate::wire::STATION_HEADER)
+    /// header (JSON), if it sends one.
+    pub station: Option<String>,
 }
 
 /// An HTTP-shaped answer.
@@ -215,18 +218,25 @@ pub trait Transport: Send + Sync {
     /// token) without the password.
     async fn refresh(&self, refresh_token: &str) -> Result<LoginResponse, TransportError>;
     /// `POST /sync/push`; a 409 is a normal answer (some changes wait).
+    /// `station`: the report sent along, if any.
     async fn push(
         &self,
         token: &str,
         request: &SyncPushRequest,
+        station: Option<&StationReport>,
     ) -> Result<SyncPushResponse, TransportError>;
-    /// `GET /sync/pull`.
+    /// `GET /sync/pull`; `station`: the report sent along, if any.
     async fn pull(
         &self,
         token: &str,
         from: PullFrom,
         limit: usize,
+        station: Option<&StationReport>,
     ) -> Result<SyncPullResponse, TransportError>;
+}
+
+fn station_header(station: Option<&StationReport>) -> Option<String> {
+    station.map(|report| serde_json::to_string(report).expect("a report serialises"))
 }
 
 /// Sends one request and reads its answer: a success status among
@@ -254,6 +264,7 @@ fn post(path: &str, token: Option<&str>, body: &impl serde::Serialize) -> Exchan
         path: path.to_owned(),
         token: token.map(str::to_owned),
         body: Some(serde_json::to_vec(body).expect("wire types serialise")),
+        station: None,
     }
 }
 
@@ -278,9 +289,12 @@ impl<E: Exchange + ?Sized> Transport for E {
         &self,
         token: &str,
         request: &SyncPushRequest,
+        station: Option<&StationReport>,
     ) -> Result<SyncPushResponse, TransportError> {
+        let mut exchange = post("/sync/push", Some(token), request);
+        exchange.station = station_header(station);
         // a 409 is a normal answer: some changes wait for a parent
-        call(self, post("/sync/push", Some(token), request), &[200, 409]).await
+        call(self, exchange, &[200, 409]).await
     }
 
     async fn pull(
@@ -288,6 +302,7 @@ impl<E: Exchange + ?Sized> Transport for E {
         token: &str,
         from: PullFrom,
         limit: usize,
+        station: Option<&StationReport>,
     ) -> Result<SyncPullResponse, TransportError> {
         let path = match from {
             PullFrom::Cursor(None) => format!("/sync/pull?limit={limit}"),
@@ -306,6 +321,7 @@ impl<E: Exchange + ?Sized> Transport for E {
             path,
             token: Some(token.to_owned()),
             body: None,
+            station: station_header(station),
         };
         call(self, request, &[200]).await
     }

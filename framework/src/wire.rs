@@ -10,6 +10,37 @@ use crate::timestamp::Timestamp;
 /// Most changes one push request may carry.
 pub const MAX_CHANGES_PER_PUSH: usize = 10_000;
 
+/// The request header in which a station reports itself with every push
+/// and pull: its [`StationReport`] as JSON. Optional: a server keeps the
+/// latest report of each station (server-only, never synced) for the
+/// people at the centre; a request without it, or with one it cannot
+/// read, is served all the same.
+pub const STATION_HEADER: &str = "x-jcselect-station";
+
+/// What a station says of itself: who it is, and what it holds that the
+/// server has not seen.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct StationReport {
+    /// The replica's id (the `client_id` of its pushes).
+    pub client_id: String,
+    /// The program and its version, e.g. `jcselect-client 0.1.0`.
+    pub version: String,
+    /// Changes waiting for their first push.
+    pub pending: u64,
+    /// Changes waiting to be sent again (a parent was missing, a link
+    /// failed).
+    pub retry: u64,
+    /// Changes set aside until a person acts (PROTOCOL.md §5).
+    pub parked: u64,
+    /// The time of the oldest change not yet accepted by the server (the
+    /// change's own time stamp), if any.
+    pub oldest_unsent_at: Option<Timestamp>,
+    /// How far the station's clock is from the server's, microseconds
+    /// (positive: the station is ahead).
+    pub clock_offset_micros: i64,
+}
+
 /// `INSERT` or `UPDATE`; both mean "this is the whole record now".
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]

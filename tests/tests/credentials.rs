@@ -132,6 +132,7 @@ async fn a_pushed_hash_is_never_stored_nor_audited(via: Via) {
                 client_id: "stale".into(),
                 changes: vec![fixture::update(&stale)],
             },
+            None,
         )
         .await
         .unwrap();

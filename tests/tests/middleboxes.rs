@@ -96,8 +96,14 @@ async fn a_parked_change_is_retried_by_itself_after_its_rest(via: Via) {
         .unwrap();
     let report = sync(&operator).await;
     assert_eq!((report.parked, report.parked_total), (1, 1));
-    // still parked on the next cycle, and said so
+    // still parked on the next cycle, and said so — to the server too
     assert_eq!(sync(&operator).await.parked_total, 1);
+    let station = station_of(&world, &operator).await;
+    assert_eq!((station.report.parked, station.report.pending), (1, 0));
+    assert!(station.report.oldest_unsent_at.is_some());
+    assert!(station.report.version.starts_with("jcselect-client "));
+    let operator_id = operator.actor().await.unwrap().unwrap().user_id;
+    assert_eq!(station.user_id, operator_id);
 
     admin.dao.save(std::slice::from_ref(&pen)).await.unwrap();
     sync(&admin).await;
@@ -115,6 +121,33 @@ async fn a_parked_change_is_retried_by_itself_after_its_rest(via: Via) {
         (1, 1, 0)
     );
     assert_eq!(server_voters(&admin).await, 1);
+    let station = station_of(&world, &operator).await;
+    assert_eq!(
+        (station.report.parked, station.report.oldest_unsent_at),
+        (0, None)
+    );
+}
+
+/// The latest report the server keeps of `replica`'s station.
+async fn station_of(world: &World, replica: &Replica) -> jcselect_sync::store::StationSeen {
+    let registry = jcselect_server::registry().unwrap();
+    let store = jcselect_server::database::open_store(&world.server_url, registry)
+        .await
+        .unwrap();
+    let client_id = replica
+        .engine
+        .state()
+        .client_id()
+        .await
+        .unwrap()
+        .to_string();
+    store
+        .stations()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|station| station.report.client_id == client_id)
+        .expect("the station reported itself")
 }
 
 async fn user_record(admin: &Replica, username: &str) -> User {

@@ -367,7 +367,7 @@ async fn a_client_killed_mid_sync_finishes_without_duplicates(via: Via) {
         .unwrap()
         .token;
     let page = transport
-        .pull(&token, PullFrom::Cursor(None), 1000)
+        .pull(&token, PullFrom::Cursor(None), 1000, None)
         .await
         .unwrap();
     let mut entries: HashMap<Uuid, usize> = HashMap::new();

@@ -88,7 +88,8 @@ impl Replica {
             registry,
             Arc::new(SyncAudit),
             settings,
-        );
+        )
+        .with_program(concat!("jcselect-client ", env!("CARGO_PKG_VERSION")));
         let dao = dao::Dao::new(store.clone(), registry, engine.state().clone());
         Replica { store, engine, dao }
     }

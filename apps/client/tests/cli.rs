@@ -214,6 +214,7 @@ async fn reqwest_push(
                 client_id: "setup".into(),
                 changes,
             },
+            None,
         )
         .await
         .unwrap();

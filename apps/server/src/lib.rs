@@ -15,6 +15,7 @@ pub mod metrics;
 pub mod openapi;
 pub mod secret;
 pub mod settings;
+pub mod stations;
 pub mod throttle;
 pub mod users;
 
@@ -54,6 +55,7 @@ pub async fn app(
         max_clock_skew_seconds: settings.max_clock_skew_seconds,
         metrics: Arc::new(metrics::Metrics::default()),
         pushes: Arc::default(),
+        stations: Arc::default(),
         throttle: Arc::new(throttle::LoginThrottle::new(Duration::from_secs(
             settings.login_lockout_seconds,
         ))),

@@ -340,9 +340,10 @@ async fn manage_user(command: UserCommand) -> Result<(), ServerError> {
             let (store, _) = open(&args.common).await?;
             let users = users::list_users(store.as_ref()).await?;
             println!(
-                "{:<20} {:<24} {:<9} {:<9} pens",
-                "username", "full name", "role", "state"
+                "{:<20} {:<24} {:<9} {:<9} {:<18} pens",
+                "username", "full name", "role", "state", "last seen"
             );
+            let now = jcselect_sync::Timestamp::now();
             for user in users {
                 let state = if user.removed {
                     "removed"
@@ -360,8 +361,11 @@ async fn manage_user(command: UserCommand) -> Result<(), ServerError> {
                 } else {
                     pen_names(store.as_ref(), &user.pens).await
                 };
+                let last_seen = user
+                    .last_seen
+                    .map_or_else(|| "never".to_owned(), |at| ago(now, at));
                 println!(
-                    "{:<20} {:<24} {role:<9} {state:<9} {pens}",
+                    "{:<20} {:<24} {role:<9} {state:<9} {last_seen:<18} {pens}",
                     user.username, user.full_name
                 );
             }
@@ -520,6 +524,17 @@ async fn mint_token(args: MintArgs) -> Result<(), ServerError> {
     .await?;
     println!("{token}");
     Ok(())
+}
+
+/// How long before `now` a time was, as a person says it.
+fn ago(now: jcselect_sync::Timestamp, at: jcselect_sync::Timestamp) -> String {
+    let seconds = (now.unix_micros() - at.unix_micros()).max(0) / 1_000_000;
+    match seconds {
+        0..=59 => format!("{seconds} s ago"),
+        60..=3_599 => format!("{} min ago", seconds / 60),
+        3_600..=86_399 => format!("{} h {} min ago", seconds / 3_600, seconds % 3_600 / 60),
+        _ => format!("{} days ago", seconds / 86_400),
+    }
 }
 
 async fn import(args: ImportArgs) -> Result<(), ServerError> {

@@ -537,6 +537,9 @@ pub struct UserSummary {
     pub removed: bool,
     /// The pens its log-in lists.
     pub pens: Vec<Uuid>,
+    /// When a station of this user last reported to the server (a push
+    /// or pull carrying a station report), if ever.
+    pub last_seen: Option<Timestamp>,
 }
 
 /// Every user, removed ones included, by user name.
@@ -556,6 +559,11 @@ pub async fn list_users(store: &dyn ServerStore) -> Result<Vec<UserSummary>, Ser
         )
         .await?;
     drop(tx);
+    let mut last_seen: std::collections::HashMap<Uuid, Timestamp> = Default::default();
+    for station in store.stations().await? {
+        let seen = last_seen.entry(station.user_id).or_insert(station.seen_at);
+        *seen = (*seen).max(station.seen_at);
+    }
     let mut users = Vec::with_capacity(records.len());
     for record in records {
         let user = User::from_record(&record).map_err(jcselect_sync::store::StoreError::from)?;
@@ -571,6 +579,7 @@ pub async fn list_users(store: &dyn ServerStore) -> Result<Vec<UserSummary>, Ser
             },
             active: user.is_active,
             removed: user.deleted_at.is_some(),
+            last_seen: last_seen.get(&user.id).copied(),
             username: user.username,
             full_name: user.full_name,
             pens,

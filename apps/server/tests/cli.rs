@@ -197,6 +197,28 @@ async fn user_commands_add_list_disable_enable_passwd_remove() {
         "first secret\n",
     );
     assert!(clerk.status.success(), "{}", text(&clerk.stderr));
+    // the clerk's station reported itself two minutes ago; the chief never synced
+    let reports = jcselect_server::database::open_store(&url, registry)
+        .await
+        .unwrap();
+    let clerk_id = reports.login("clerk").await.unwrap().unwrap().user_id;
+    reports
+        .put_station(&jcselect_sync::store::StationSeen {
+            report: jcselect_sync::wire::StationReport {
+                client_id: "clerk-station".into(),
+                version: "jcselect-client 0.1.0".into(),
+                pending: 0,
+                retry: 0,
+                parked: 0,
+                oldest_unsent_at: None,
+                clock_offset_micros: 0,
+            },
+            user_id: clerk_id,
+            seen_at: jcselect_sync::Timestamp::now().plus_micros(-125_000_000),
+        })
+        .await
+        .unwrap();
+    drop(reports);
 
     let listed = run(&["user", "list"], &url);
     let said = text(&listed.stdout);
@@ -208,7 +230,8 @@ async fn user_commands_add_list_disable_enable_passwd_remove() {
         clerk_line.contains("سامي")
             && clerk_line.contains("operator")
             && clerk_line.contains("active")
-            && clerk_line.contains("طرابلس / قلم أ"),
+            && clerk_line.contains("طرابلس / قلم أ")
+            && clerk_line.contains("2 min ago"),
         "{said}"
     );
     let chief_line = said
@@ -216,7 +239,9 @@ async fn user_commands_add_list_disable_enable_passwd_remove() {
         .find(|l| l.starts_with("chief"))
         .unwrap_or_default();
     assert!(
-        chief_line.contains("admin") && chief_line.contains("every pen"),
+        chief_line.contains("admin")
+            && chief_line.contains("every pen")
+            && chief_line.contains("never"),
         "{said}"
     );
 

@@ -25,7 +25,7 @@ use crate::replica::{
 use crate::store::{ClientStore, OutboxEntry, OutboxState, StoreError};
 use crate::timestamp::Timestamp;
 use crate::transport::{Transport, TransportError};
-use crate::wire::{EntityChange, SyncPushRequest, MAX_CHANGES_PER_PUSH};
+use crate::wire::{EntityChange, StationReport, SyncPushRequest, MAX_CHANGES_PER_PUSH};
 
 /// Most outbox entries read from the store at a time.
 const OUTBOX_READ: usize = 10_000;
@@ -129,6 +129,8 @@ pub struct SyncEngine {
     /// The largest batch sent now, bytes: `sync_max_payload_size`, less
     /// after a push that was too large or too slow for the link.
     batch_limit: AtomicU64,
+    /// The program it runs in, as its station reports name it.
+    program: String,
 }
 
 /// The smallest batch limit a slow link shrinks batches to, bytes.
@@ -167,7 +169,32 @@ impl SyncEngine {
             settings,
             state,
             batch_limit,
+            program: concat!("jcselect-sync ", env!("CARGO_PKG_VERSION")).to_owned(),
         }
+    }
+
+    /// The same engine, its station reports naming `program` (a name and
+    /// version, e.g. `jcselect-client 0.1.0`).
+    pub fn with_program(mut self, program: impl Into<String>) -> Self {
+        self.program = program.into();
+        self
+    }
+
+    /// What this station tells the server of itself with each request
+    /// ([`STATION_HEADER`](crate::wire::STATION_HEADER)): its id, its
+    /// program, its outbox by state and since when it holds a change the
+    /// server has not accepted, its clock's offset from the server's.
+    pub async fn station_report(&self) -> Result<StationReport, SyncError> {
+        let outbox = self.store.outbox_summary().await?;
+        Ok(StationReport {
+            client_id: self.state.client_id().await?.to_string(),
+            version: self.program.clone(),
+            pending: outbox.pending,
+            retry: outbox.retry,
+            parked: outbox.parked,
+            oldest_unsent_at: outbox.oldest_unsent_at,
+            clock_offset_micros: -self.state.hybrid_clock().await?.offset_micros(),
+        })
     }
 
     /// The same engine reading another wall clock (a wrong one, in tests).
@@ -382,7 +409,8 @@ impl SyncEngine {
             changes,
         };
         let sent = self.state.clock().wall();
-        let answer = match self.transport.push(token, &request).await {
+        let station = self.station_report().await?;
+        let answer = match self.transport.push(token, &request, Some(&station)).await {
             Ok(answer) => answer,
             Err(TransportError::TooLarge(message)) if entries.len() > 1 => {
                 // the server or a proxy takes less than we sent: send the
@@ -538,7 +566,12 @@ impl SyncEngine {
                     .transpose()
                     .map_err(StoreError::from)?,
             );
-            let page = match self.transport.pull(token, from, limit).await {
+            let station = self.station_report().await?;
+            let page = match self
+                .transport
+                .pull(token, from, limit, Some(&station))
+                .await
+            {
                 Err(TransportError::Refused { code, message, .. }) if code == "cursor_ahead" => {
                     // the server's log is behind our cursor (restored from a
                     // backup, or another database): start over; applying a
@@ -546,7 +579,7 @@ impl SyncEngine {
                     tracing::warn!(%message, "the server does not know our cursor; pulling from the beginning");
                     self.state.reset_cursor().await?;
                     self.transport
-                        .pull(token, PullFrom::Cursor(None), limit)
+                        .pull(token, PullFrom::Cursor(None), limit, Some(&station))
                         .await?
                 }
                 other => other?,

@@ -75,6 +75,9 @@ pub struct OutboxSummary {
     pub retry: u64,
     /// Parked.
     pub parked: u64,
+    /// The version time of the oldest record with an entry in any state:
+    /// since when the replica holds a change the server has not accepted.
+    pub oldest_unsent_at: Option<Timestamp>,
 }
 
 /// A client replica's store.

@@ -63,5 +63,5 @@ pub use client::{ClientStore, ClientTransaction, OutboxEntry, OutboxState, Outbo
 pub use error::StoreError;
 pub use server::{
     LogEntry, LogPosition, LogQuery, Login, PushTransaction, RefreshSession, SeenOutcome,
-    ServerStore,
+    ServerStore, StationSeen,
 };

@@ -60,6 +60,18 @@ impl LogEntry {
     }
 }
 
+/// The latest report of one station, as the server keeps it (server-only,
+/// never synced).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StationSeen {
+    /// What the station said.
+    pub report: crate::wire::StationReport,
+    /// The user its request's token named.
+    pub user_id: Uuid,
+    /// When the server received it.
+    pub seen_at: Timestamp,
+}
+
 /// A user's server-only log-in data: never synced, never pulled.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Login {
@@ -202,6 +214,12 @@ pub trait ServerStore: Send + Sync {
 
     /// The log-in of a user name, if any.
     async fn login(&self, username: &str) -> Result<Option<Login>, StoreError>;
+
+    /// Keeps the latest report of a station (replacing its earlier one).
+    async fn put_station(&self, station: &StationSeen) -> Result<(), StoreError>;
+
+    /// Every station's latest report, by client id.
+    async fn stations(&self) -> Result<Vec<StationSeen>, StoreError>;
 
     /// Keeps a refresh session (and forgets those expired before
     /// `session.expires_at`'s issuing, i.e. any already past `now`).

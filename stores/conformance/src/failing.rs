@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use jcselect_sync::record::Record;
 use jcselect_sync::store::{
     LogEntry, LogPosition, LogQuery, Login, PushTransaction, RecordTransaction, RefreshSession,
-    SeenOutcome, ServerStore, StoreError,
+    SeenOutcome, ServerStore, StationSeen, StoreError,
 };
 use jcselect_sync::{EntityDecl, Timestamp};
 use uuid::Uuid;
@@ -123,6 +123,14 @@ impl ServerStore for FailsMidPush {
 
     async fn login(&self, username: &str) -> Result<Option<Login>, StoreError> {
         self.0.login(username).await
+    }
+
+    async fn put_station(&self, station: &StationSeen) -> Result<(), StoreError> {
+        self.0.put_station(station).await
+    }
+
+    async fn stations(&self) -> Result<Vec<StationSeen>, StoreError> {
+        self.0.stations().await
     }
 
     async fn put_session(

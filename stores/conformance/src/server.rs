@@ -946,3 +946,42 @@ pub async fn records_are_paged_in_id_order(store: Arc<dyn ServerStore>) {
         "after a record: the ones after it, in order"
     );
 }
+
+/// A station's report replaces its earlier one; each station keeps its
+/// own, read back whole.
+pub async fn stations_keep_their_latest_report(store: Arc<dyn ServerStore>) {
+    use jcselect_sync::store::StationSeen;
+    use jcselect_sync::wire::StationReport;
+    let report = |client: &str, pending: u64| StationReport {
+        client_id: client.into(),
+        version: "jcselect-client 0.1.0".into(),
+        pending,
+        retry: 1,
+        parked: 2,
+        oldest_unsent_at: Some(ago(600)),
+        clock_offset_micros: -1_500_000,
+    };
+    let user = Uuid::new_v4();
+    let first = StationSeen {
+        report: report("b-station", 5),
+        user_id: user,
+        seen_at: ago(60),
+    };
+    store.put_station(&first).await.unwrap();
+    let latest = StationSeen {
+        report: report("b-station", 0),
+        user_id: user,
+        seen_at: ago(1),
+    };
+    store.put_station(&latest).await.unwrap();
+    let other = StationSeen {
+        report: StationReport {
+            oldest_unsent_at: None,
+            ..report("a-station", 3)
+        },
+        user_id: Uuid::new_v4(),
+        seen_at: ago(30),
+    };
+    store.put_station(&other).await.unwrap();
+    assert_eq!(store.stations().await.unwrap(), vec![other, latest]);
+}

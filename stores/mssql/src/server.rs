@@ -8,7 +8,7 @@ use jcselect_store_sql as sql;
 use jcselect_sync::record::Record;
 use jcselect_sync::store::{
     LogEntry, LogPosition, LogQuery, Login, PushTransaction, RecordTransaction, RefreshSession,
-    SeenOutcome, ServerStore, StoreError,
+    SeenOutcome, ServerStore, StationSeen, StoreError,
 };
 use jcselect_sync::wire::Operation;
 use jcselect_sync::EntityDecl;
@@ -250,6 +250,37 @@ impl ServerStore for MssqlStore {
                 row.try_get::<&str, _>(2).map_err(bad)?.unwrap_or("[]"),
             )?,
         }))
+    }
+
+    async fn put_station(&self, station: &StationSeen) -> Result<(), StoreError> {
+        let mut query = Query::new(sql::upsert_station(DIALECT));
+        query.bind(station.report.client_id.clone());
+        query.bind(station.user_id);
+        query.bind(station.seen_at.unix_micros());
+        query.bind(sql::station_report_text(station));
+        let mut conn = self.pool.get().await.map_err(pool)?;
+        query.execute(&mut *conn).await.map_err(backend)?;
+        Ok(())
+    }
+
+    async fn stations(&self) -> Result<Vec<StationSeen>, StoreError> {
+        let mut conn = self.pool.get().await.map_err(pool)?;
+        let rows = fetch(&mut conn, Query::new(sql::SELECT_STATIONS)).await?;
+        let bad = |error: tiberius::error::Error| corrupt("sync_stations", error.to_string());
+        rows.iter()
+            .map(|row| {
+                let user_id = row
+                    .try_get::<Uuid, _>(1)
+                    .map_err(bad)?
+                    .ok_or_else(|| corrupt("sync_stations", "user_id is null".into()))?;
+                let seen = row
+                    .try_get::<i64, _>(2)
+                    .map_err(bad)?
+                    .ok_or_else(|| corrupt("sync_stations", "seen_at_micros is null".into()))?;
+                let report = row.try_get::<&str, _>(3).map_err(bad)?.unwrap_or("");
+                sql::station_from_row("mssql", user_id, seen, report)
+            })
+            .collect()
     }
 
     async fn put_session(

@@ -41,6 +41,8 @@ pub fn all_statements(entities: &[&'static EntityDecl]) -> Vec<String> {
         sql::table_columns(DIALECT),
         sql::upsert_login(DIALECT),
         sql::select_login(DIALECT),
+        sql::upsert_station(DIALECT),
+        sql::SELECT_STATIONS.into(),
         sql::insert_session(DIALECT),
         sql::delete_expired_sessions(DIALECT),
         sql::take_session(DIALECT),

@@ -9,6 +9,7 @@
 mod dialect;
 mod schema;
 mod statements;
+mod stations;
 mod upgrade;
 
 pub use dialect::Dialect;
@@ -17,6 +18,7 @@ pub use schema::{
     SCHEMA_VERSION,
 };
 pub use statements::*;
+pub use stations::{station_from_row, station_report_text};
 pub use upgrade::{
     add_column, plan_entity_migration, upgrade_logged_page, upgrade_logged_record, EntityMigration,
     ExistingTables,

@@ -94,9 +94,10 @@ pub fn create_indexes(dialect: Dialect, entity: &EntityDecl) -> Vec<String> {
 /// sessions (never synced),
 /// schema versions, the change log and its head, the change ids already
 /// sorted, and the client's outbox and settings.
-pub fn support_tables() -> [&'static str; 8] {
+pub fn support_tables() -> [&'static str; 9] {
     [
         "sync_logins",
+        "sync_stations",
         "sync_sessions",
         "sync_schema_versions",
         "sync_state",
@@ -200,6 +201,18 @@ pub fn create_support_tables(dialect: Dialect) -> Vec<String> {
                 ty(Key),
                 ty(Uuid),
                 ty(LongText),
+                ty(LongText)
+            ),
+        ),
+        create_table(
+            dialect,
+            "sync_stations",
+            &format!(
+                "client_id {} NOT NULL, user_id {} NOT NULL, seen_at_micros {} NOT NULL, \
+                 report {} NOT NULL, PRIMARY KEY (client_id)",
+                ty(Key),
+                ty(Uuid),
+                ty(BigInt),
                 ty(LongText)
             ),
         ),

@@ -525,6 +525,32 @@ pub fn upsert_login(dialect: Dialect) -> String {
     }
 }
 
+/// Inserts or replaces a station's latest report. Binds client id, user
+/// id, time seen (Unix microseconds), report (JSON text).
+pub fn upsert_station(dialect: Dialect) -> String {
+    let values = placeholders(dialect, 1, 4);
+    match dialect {
+        Dialect::MsSql => format!(
+            "MERGE INTO sync_stations AS target USING (VALUES ({values})) \
+             AS source (client_id, user_id, seen_at_micros, report) ON target.client_id = source.client_id \
+             WHEN MATCHED THEN UPDATE SET user_id = source.user_id, seen_at_micros = source.seen_at_micros, \
+             report = source.report \
+             WHEN NOT MATCHED THEN INSERT (client_id, user_id, seen_at_micros, report) \
+             VALUES (source.client_id, source.user_id, source.seen_at_micros, source.report);"
+        ),
+        _ => format!(
+            "INSERT INTO sync_stations (client_id, user_id, seen_at_micros, report) VALUES ({values}) \
+             ON CONFLICT (client_id) DO UPDATE SET user_id = excluded.user_id, \
+             seen_at_micros = excluded.seen_at_micros, report = excluded.report"
+        ),
+    }
+}
+
+/// Every station's latest report: client id, user id, time seen (Unix
+/// microseconds), report (JSON text), by client id.
+pub const SELECT_STATIONS: &str =
+    "SELECT client_id, user_id, seen_at_micros, report FROM sync_stations ORDER BY client_id";
+
 /// Keeps a refresh session. Binds token hash, user name, user id, expiry
 /// (Unix microseconds).
 pub fn insert_session(dialect: Dialect) -> String {

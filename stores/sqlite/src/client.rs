@@ -159,6 +159,23 @@ impl ClientStore for SqliteStore {
                 None => return Err(corrupt("sync_outbox", "unknown outbox state".into())),
             }
         }
+        let entities = self.entities.read().expect("entity list lock").clone();
+        for entity in entities {
+            let oldest: Option<String> = sqlx::query_scalar(&format!(
+                "SELECT MIN(record.{version}) FROM sync_outbox AS entry \
+                 JOIN {table} AS record ON record.id = entry.entity_id WHERE entry.entity_type = ?1",
+                version = entity.version_field(),
+                table = entity.table
+            ))
+            .bind(entity.name)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(backend)?;
+            if let Some(text) = oldest {
+                let at = parse_timestamp(entity.table, &text)?;
+                summary.oldest_unsent_at = Some(summary.oldest_unsent_at.map_or(at, |o| o.min(at)));
+            }
+        }
         Ok(summary)
     }
 

@@ -7,7 +7,7 @@ use jcselect_store_sql::{self as sql, Dialect};
 use jcselect_sync::record::Record;
 use jcselect_sync::store::{
     LogEntry, LogPosition, LogQuery, Login, PushTransaction, RefreshSession, SeenOutcome,
-    ServerStore, StoreError,
+    ServerStore, StationSeen, StoreError,
 };
 use jcselect_sync::wire::Operation;
 use jcselect_sync::EntityDecl;
@@ -166,6 +166,35 @@ impl ServerStore for SqliteStore {
             })
         })
         .transpose()
+    }
+
+    async fn put_station(&self, station: &StationSeen) -> Result<(), StoreError> {
+        sqlx::query(&sql::upsert_station(DIALECT))
+            .bind(station.report.client_id.clone())
+            .bind(station.user_id.to_string())
+            .bind(station.seen_at.unix_micros())
+            .bind(sql::station_report_text(station))
+            .execute(&self.writer)
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn stations(&self) -> Result<Vec<StationSeen>, StoreError> {
+        sqlx::query(sql::SELECT_STATIONS)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(backend)?
+            .iter()
+            .map(|row| {
+                sql::station_from_row(
+                    "sqlite",
+                    parse_uuid("sync_stations", &row.get::<String, _>(1))?,
+                    row.get(2),
+                    &row.get::<String, _>(3),
+                )
+            })
+            .collect()
     }
 
     async fn put_session(

@@ -79,6 +79,9 @@ impl Exchange for HttpTransport {
         if let Some(token) = &request.token {
             builder = builder.bearer_auth(token);
         }
+        if let Some(station) = &request.station {
+            builder = builder.header(jcselect_sync::wire::STATION_HEADER, station);
+        }
         let body_bytes = request.body.as_ref().map_or(0, Vec::len);
         builder = builder.timeout(self.timeouts.for_body(body_bytes));
         if let Some(body) = request.body {

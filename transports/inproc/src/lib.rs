@@ -72,6 +72,9 @@ where
         if let Some(token) = &request.token {
             builder = builder.header("authorization", format!("Bearer {token}"));
         }
+        if let Some(station) = &request.station {
+            builder = builder.header(jcselect_sync::wire::STATION_HEADER, station);
+        }
         let body = Full::new(bytes::Bytes::from(request.body.unwrap_or_default()));
         let http_request = builder
             .body(body)

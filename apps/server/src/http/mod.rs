@@ -52,6 +52,8 @@ pub struct AppState {
     pub pushes: Arc<jcselect_sync::push::PushQueue>,
     /// Failed log-ins by user name and address.
     pub throttle: Arc<crate::throttle::LoginThrottle>,
+    /// The station reports this process wrote last.
+    pub stations: Arc<crate::stations::StationBook>,
 }
 
 impl AppState {

@@ -51,6 +51,9 @@ pub async fn push(
         )
         .await?;
     app.metrics.push(&response);
+    app.stations
+        .heard(app.store.as_ref(), principal.user_id, &headers)
+        .await;
     tracing::info!(
         user = %principal.user_id,
         changes = request.changes.len(),
@@ -134,6 +137,9 @@ pub async fn pull(
     };
     let page = read_pull(app.store.as_ref(), &context, &principal, from, limit).await?;
     app.metrics.pull(&page);
+    app.stations
+        .heard(app.store.as_ref(), principal.user_id, &headers)
+        .await;
     tracing::debug!(user = %principal.user_id, changes = page.changes.len(), has_more = page.has_more, "pull");
     Ok(Json(page).into_response())
 }
