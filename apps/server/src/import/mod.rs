@@ -7,8 +7,10 @@
 //! then — only when no row is bad, and not with `--dry-run` — the same
 //! rows again in batches pushed through the server's own push (the checks,
 //! the change log and the audit rows of any client). A file with a bad row
-//! applies nothing. Memory holds one batch and a hash per key read.
+//! applies nothing. Memory holds one batch, the parents named, and a fixed
+//! filter of the keys read (see [`duplicates`]).
 
+mod duplicates;
 mod kind;
 mod plan;
 mod source;
@@ -237,8 +239,50 @@ async fn run(
             break;
         }
     }
+    if matches!(pass, Pass::Check { .. }) && planner.has_suspects() {
+        for error in find_repeated_keys(store, file, &mut planner, parents, now, progress).await? {
+            report.error_count += 1;
+            if report.errors.len() < ERRORS_LISTED {
+                report.errors.push(error);
+            }
+        }
+    }
     report.errors.sort_by_key(|error| error.line);
     Ok(report)
+}
+
+/// The second read of a file whose check saw keys that may repeat: every
+/// line of each, and a bad row for each repeat.
+async fn find_repeated_keys(
+    store: &dyn ServerStore,
+    file: &ImportFile,
+    planner: &mut Planner,
+    parents: &mut Parents,
+    now: Timestamp,
+    progress: &mut (dyn FnMut(Progress<'_>) + Send),
+) -> Result<Vec<RowError>, ServerError> {
+    let mut confirmation = planner.suspects();
+    let mut rows = source::open(&file.path)?;
+    let mut read = 0;
+    loop {
+        let read_now: Vec<_> = rows.by_ref().take(BATCH).collect();
+        if read_now.is_empty() {
+            break;
+        }
+        read += read_now.len() as u64;
+        let batch = read_now.into_iter().filter_map(Result::ok).collect();
+        planner
+            .confirm(store, parents, batch, now, &mut confirmation)
+            .await?;
+        progress(Progress {
+            file,
+            phase: "looking for repeated keys in",
+            bytes_read: rows.bytes_read(),
+            size: rows.size,
+            rows: read,
+        });
+    }
+    Ok(planner.duplicates(confirmation))
 }
 
 /// Pushes a batch's changes as the server itself; anything not processed

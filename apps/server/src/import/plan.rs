@@ -3,9 +3,7 @@
 //! fields over it), checked as the push would check it, and sorted into
 //! added, changed or unchanged.
 
-use std::collections::hash_map::DefaultHasher;
 use std::collections::{HashMap, HashSet};
-use std::hash::{Hash, Hasher};
 
 use jcselect_sync::decl::{FieldDecl, FieldType};
 use jcselect_sync::store::{FieldIn, ServerStore};
@@ -14,6 +12,7 @@ use jcselect_sync::{FieldValue, Record, Timestamp};
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
+use super::duplicates::{Confirmation, KeysRead};
 use super::kind::Kind;
 use super::source::{Row, RowError};
 use crate::error::ServerError;
@@ -225,8 +224,8 @@ fn field_value(field: &FieldDecl, cell: &Value) -> Result<Value, String> {
 /// Sorts the rows of one file, batch by batch.
 pub struct Planner {
     kind: Kind,
-    /// Hashes of the keys read so far in the file, with their line.
-    keys_read: HashMap<u64, u64>,
+    /// The keys read so far in the file.
+    keys_read: KeysRead,
 }
 
 /// A row read into a record (with a new id), before it meets the store.
@@ -244,7 +243,7 @@ impl Planner {
     pub fn new(kind: Kind) -> Self {
         Planner {
             kind,
-            keys_read: HashMap::new(),
+            keys_read: KeysRead::default(),
         }
     }
 
@@ -403,8 +402,75 @@ impl Planner {
         now: Timestamp,
     ) -> Result<Planned, ServerError> {
         let mut planned = Planned::default();
+        let resolved = self
+            .resolve(store, parents, &rows, now, &mut planned)
+            .await?;
+        // duplicates inside the file (confirmed by a second read, see
+        // `duplicates`)
+        let mut unique = Vec::with_capacity(resolved.len());
+        for candidate in resolved {
+            let key = self.key_of(&candidate.record);
+            self.keys_read.read(&key, candidate.line);
+            unique.push((key, candidate));
+        }
+        self.sort(store, unique, now, planned).await
+    }
+
+    /// The key a record is matched by.
+    fn key_of(&self, record: &Record) -> String {
+        key_text(self.kind.key().iter().filter_map(|f| record.get(f)))
+    }
+
+    /// Whether a key read may repeat an earlier one: the file is read
+    /// again ([`Planner::confirm`]) to know.
+    pub fn has_suspects(&self) -> bool {
+        self.keys_read.has_suspects()
+    }
+
+    /// What the second read looks for.
+    pub fn suspects(&mut self) -> Confirmation {
+        std::mem::take(&mut self.keys_read).into_suspects()
+    }
+
+    /// Notes the keys of a batch of rows in the second read (rows that are
+    /// bad were reported by the first).
+    pub async fn confirm(
+        &self,
+        store: &dyn ServerStore,
+        parents: &mut Parents,
+        rows: Vec<Row>,
+        now: Timestamp,
+        confirmation: &mut Confirmation,
+    ) -> Result<(), ServerError> {
+        let mut ignored = Planned::default();
+        for candidate in self
+            .resolve(store, parents, &rows, now, &mut ignored)
+            .await?
+        {
+            confirmation.read(&self.key_of(&candidate.record), candidate.line);
+        }
+        Ok(())
+    }
+
+    /// A bad row for each line repeating an earlier line's key.
+    pub fn duplicates(&self, confirmation: Confirmation) -> Vec<RowError> {
+        let key = self.kind.key().join(" + ");
+        confirmation.duplicates(|found, first| {
+            format!("the same {key} as line {first} ({})", readable_key(found))
+        })
+    }
+
+    /// Rows read into records whose parents are found, or bad rows.
+    async fn resolve(
+        &self,
+        store: &dyn ServerStore,
+        parents: &mut Parents,
+        rows: &[Row],
+        now: Timestamp,
+        planned: &mut Planned,
+    ) -> Result<Vec<Candidate>, ServerError> {
         let mut candidates = Vec::with_capacity(rows.len());
-        for row in &rows {
+        for row in rows {
             match self.candidate(row, now) {
                 Ok(candidate) => candidates.push(candidate),
                 Err(message) => planned.errors.push(RowError {
@@ -485,26 +551,17 @@ impl Planner {
                 _ => true,
             });
         }
-        // duplicates inside the file
-        let key_of =
-            |record: &Record| key_text(self.kind.key().iter().filter_map(|f| record.get(f)));
-        let mut unique = Vec::with_capacity(resolved.len());
-        for candidate in resolved {
-            let key = key_of(&candidate.record);
-            let mut hasher = DefaultHasher::new();
-            key.hash(&mut hasher);
-            match self.keys_read.insert(hasher.finish(), candidate.line) {
-                Some(first) => planned.errors.push(RowError {
-                    line: candidate.line,
-                    message: format!(
-                        "the same {} as line {first} ({})",
-                        self.kind.key().join(" + "),
-                        readable_key(&key)
-                    ),
-                }),
-                None => unique.push((key, candidate)),
-            }
-        }
+        Ok(resolved)
+    }
+
+    /// Sorts rows read, by what is stored under their keys.
+    async fn sort(
+        &self,
+        store: &dyn ServerStore,
+        unique: Vec<(String, Candidate)>,
+        now: Timestamp,
+        mut planned: Planned,
+    ) -> Result<Planned, ServerError> {
         // what is stored under each key
         let keys: Vec<Vec<FieldValue>> = unique
             .iter()
