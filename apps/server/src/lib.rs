@@ -5,6 +5,7 @@
 //! secret, the store a URL names, users and tokens, and the HTTP API with
 //! [`http::run`] for tests and embedding.
 
+pub mod admin;
 pub mod auth;
 pub mod database;
 mod error;
@@ -56,6 +57,10 @@ pub async fn app(
         metrics: Arc::new(metrics::Metrics::default()),
         pushes: Arc::default(),
         stations: Arc::default(),
+        board: Arc::new(admin::Board::new(admin::Thresholds {
+            amber_seconds: settings.station_amber_seconds,
+            red_seconds: settings.station_red_seconds,
+        })),
         throttle: Arc::new(throttle::LoginThrottle::new(Duration::from_secs(
             settings.login_lockout_seconds,
         ))),

@@ -156,6 +156,15 @@ struct ServeArgs {
     /// (3600–2592000). [default: 259200, three days]
     #[arg(long, env = "JCSELECT_REFRESH_TTL_SECONDS")]
     refresh_ttl_seconds: Option<u64>,
+    /// The control room at /admin: a station not heard from for this long,
+    /// or holding changes this old, turns amber, seconds (30–86400).
+    /// [default: 600]
+    #[arg(long, env = "JCSELECT_STATION_AMBER_SECONDS")]
+    station_amber_seconds: Option<u64>,
+    /// … and red (as does any parked change), seconds (60–604800, not
+    /// less than the amber threshold). [default: 1800]
+    #[arg(long, env = "JCSELECT_STATION_RED_SECONDS")]
+    station_red_seconds: Option<u64>,
 }
 
 #[derive(Subcommand)]
@@ -285,6 +294,8 @@ async fn serve(args: ServeArgs) -> Result<(), ServerError> {
         max_clock_skew_seconds: args.max_clock_skew_seconds,
         login_lockout_seconds: args.login_lockout_seconds,
         refresh_ttl_seconds: args.refresh_ttl_seconds,
+        station_amber_seconds: args.station_amber_seconds,
+        station_red_seconds: args.station_red_seconds,
     };
     let settings = Settings::resolve(overrides, args.common.file()?)?;
     let secret = jwt_secret(&settings.database_url)?;

@@ -33,6 +33,10 @@ pub struct FileSettings {
     pub login_lockout_seconds: Option<u64>,
     /// `refresh_ttl_seconds = 259200`
     pub refresh_ttl_seconds: Option<u64>,
+    /// `station_amber_seconds = 600`
+    pub station_amber_seconds: Option<u64>,
+    /// `station_red_seconds = 1800`
+    pub station_red_seconds: Option<u64>,
 }
 
 impl FileSettings {
@@ -68,6 +72,11 @@ pub struct Settings {
     /// How long a log-in's session lasts without the password (refresh
     /// tokens), seconds.
     pub refresh_ttl_seconds: u64,
+    /// The control room: a station unheard of this long (or holding
+    /// changes this old) turns amber, seconds.
+    pub station_amber_seconds: u64,
+    /// … and red, seconds (at least the amber threshold).
+    pub station_red_seconds: u64,
 }
 
 /// A numeric setting's name, default and bounds.
@@ -133,6 +142,20 @@ const REFRESH_TTL: Bounded = Bounded {
     max: 2_592_000,
 };
 
+const STATION_AMBER: Bounded = Bounded {
+    name: "station_amber_seconds",
+    default: 600,
+    min: 30,
+    max: 86_400,
+};
+
+const STATION_RED: Bounded = Bounded {
+    name: "station_red_seconds",
+    default: 1_800,
+    min: 60,
+    max: 604_800,
+};
+
 /// Values given on the command line or in the environment (`None`: not
 /// given there).
 #[derive(Debug, Default, Clone)]
@@ -153,6 +176,10 @@ pub struct Overrides {
     pub login_lockout_seconds: Option<u64>,
     /// `--refresh-ttl-seconds` / `JCSELECT_REFRESH_TTL_SECONDS`
     pub refresh_ttl_seconds: Option<u64>,
+    /// `--station-amber-seconds` / `JCSELECT_STATION_AMBER_SECONDS`
+    pub station_amber_seconds: Option<u64>,
+    /// `--station-red-seconds` / `JCSELECT_STATION_RED_SECONDS`
+    pub station_red_seconds: Option<u64>,
 }
 
 impl Settings {
@@ -167,8 +194,26 @@ impl Settings {
             name: "listen",
             message: format!("{listen_text:?} is not an address such as 127.0.0.1:8000"),
         })?;
+        let station_amber_seconds = STATION_AMBER.pick(
+            overrides
+                .station_amber_seconds
+                .or(file.station_amber_seconds),
+        )?;
+        let station_red_seconds =
+            STATION_RED.pick(overrides.station_red_seconds.or(file.station_red_seconds))?;
+        if station_red_seconds < station_amber_seconds {
+            return Err(ServerError::Setting {
+                name: "station_red_seconds",
+                message: format!(
+                    "{station_red_seconds} is less than station_amber_seconds ({station_amber_seconds}): \
+                     a station turns amber before it turns red"
+                ),
+            });
+        }
         Ok(Settings {
             listen,
+            station_amber_seconds,
+            station_red_seconds,
             database_url: database_url(overrides.database_url, file.database_url),
             token_ttl_seconds: TOKEN_TTL
                 .pick(overrides.token_ttl_seconds.or(file.token_ttl_seconds))?,

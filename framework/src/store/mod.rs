@@ -62,6 +62,6 @@ pub struct FieldIn<'v> {
 pub use client::{ClientStore, ClientTransaction, OutboxEntry, OutboxState, OutboxSummary};
 pub use error::StoreError;
 pub use server::{
-    LogEntry, LogPosition, LogQuery, Login, PushTransaction, RefreshSession, SeenOutcome,
-    ServerStore, StationSeen,
+    LogEntry, LogPosition, LogQuery, Login, ParentCount, PushTransaction, RefreshSession,
+    SeenOutcome, ServerStore, StationSeen,
 };

@@ -246,6 +246,28 @@ pub trait ServerStore: Send + Sync {
         after: Option<Uuid>,
         limit: usize,
     ) -> Result<Vec<Record>, StoreError>;
+
+    /// For each value of `entity`'s UUID field `parent` (a reference), how
+    /// many live records hold it and how many of those have the boolean
+    /// field `flag` true (a pen's voters and those who voted), counted in
+    /// the database. Fields of other types are an error.
+    async fn count_per_parent(
+        &self,
+        entity: &'static EntityDecl,
+        parent: &str,
+        flag: &str,
+    ) -> Result<Vec<ParentCount>, StoreError>;
+}
+
+/// What [`ServerStore::count_per_parent`] counts for one parent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ParentCount {
+    /// The parent's id.
+    pub parent: Uuid,
+    /// Live records naming it.
+    pub records: u64,
+    /// Of those, the ones whose flag is true.
+    pub flagged: u64,
 }
 
 /// One push, in one database transaction (its records read and written

@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use jcselect_sync::record::Record;
+use jcselect_sync::store::ParentCount;
 use jcselect_sync::store::{
     LogEntry, LogPosition, LogQuery, Login, PushTransaction, RecordTransaction, RefreshSession,
     SeenOutcome, ServerStore, StationSeen, StoreError,
@@ -123,6 +124,15 @@ impl ServerStore for FailsMidPush {
 
     async fn login(&self, username: &str) -> Result<Option<Login>, StoreError> {
         self.0.login(username).await
+    }
+
+    async fn count_per_parent(
+        &self,
+        entity: &'static EntityDecl,
+        parent: &str,
+        flag: &str,
+    ) -> Result<Vec<ParentCount>, StoreError> {
+        self.0.count_per_parent(entity, parent, flag).await
     }
 
     async fn put_station(&self, station: &StationSeen) -> Result<(), StoreError> {

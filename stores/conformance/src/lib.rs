@@ -69,6 +69,7 @@ macro_rules! server_suite {
             natural_keys_are_refused_naming_the_holder,
             records_are_paged_in_id_order,
             stations_keep_their_latest_report,
+            records_are_counted_per_parent,
             a_fresh_replica_receives_each_record_once,
             readers_paging_while_writers_supersede_miss_nothing,
             pushes_committed_in_groups_are_each_answered_as_alone,

@@ -985,3 +985,38 @@ pub async fn stations_keep_their_latest_report(store: Arc<dyn ServerStore>) {
     store.put_station(&other).await.unwrap();
     assert_eq!(store.stations().await.unwrap(), vec![other, latest]);
 }
+
+/// Live records are counted per parent, with those whose flag is true;
+/// tombstones are not counted, and fields of the wrong type are refused.
+pub async fn records_are_counted_per_parent(store: Arc<dyn ServerStore>) {
+    let world = World::new();
+    let mut voters = [
+        voter(&world.pen_a, "1", "a"),
+        voter(&world.pen_a, "2", "b"),
+        voter(&world.pen_a, "3", "c"),
+        voter(&world.pen_b, "1", "d"),
+    ];
+    voters[0].has_voted = true;
+    voters[0].voted_at = Some(ago(100));
+    voters[3].has_voted = true;
+    voters[3].voted_at = Some(ago(100));
+    voters[2].deleted_at = Some(ago(50));
+    let mut changes = vec![update(&world.pen_a), update(&world.pen_b)];
+    changes.extend(voters.iter().map(update));
+    let answer = push(&store, &world.admin, changes).await;
+    assert_eq!(answer.processed_count, 6, "{answer:?}");
+    let mut counts = store
+        .count_per_parent(Voter::DECL, "pen_id", "has_voted")
+        .await
+        .unwrap();
+    counts.sort_by_key(|count| if count.parent == world.pen_a.id { 0 } else { 1 });
+    let seen: Vec<(Uuid, u64, u64)> = counts
+        .iter()
+        .map(|count| (count.parent, count.records, count.flagged))
+        .collect();
+    assert_eq!(seen, vec![(world.pen_a.id, 2, 1), (world.pen_b.id, 1, 1)]);
+    assert!(store
+        .count_per_parent(Voter::DECL, "full_name", "has_voted")
+        .await
+        .is_err());
+}

@@ -6,6 +6,7 @@ use async_trait::async_trait;
 use chrono::NaiveDateTime;
 use jcselect_store_sql as sql;
 use jcselect_sync::record::Record;
+use jcselect_sync::store::ParentCount;
 use jcselect_sync::store::{
     LogEntry, LogPosition, LogQuery, Login, PushTransaction, RecordTransaction, RefreshSession,
     SeenOutcome, ServerStore, StationSeen, StoreError,
@@ -250,6 +251,35 @@ impl ServerStore for MssqlStore {
                 row.try_get::<&str, _>(2).map_err(bad)?.unwrap_or("[]"),
             )?,
         }))
+    }
+
+    async fn count_per_parent(
+        &self,
+        entity: &'static EntityDecl,
+        parent: &str,
+        flag: &str,
+    ) -> Result<Vec<ParentCount>, StoreError> {
+        let text = sql::count_per_parent(DIALECT, entity, parent, flag).map_err(|message| {
+            StoreError::Config {
+                store: "mssql",
+                message,
+            }
+        })?;
+        let mut conn = self.pool.get().await.map_err(pool)?;
+        let rows = fetch(&mut conn, Query::new(text)).await?;
+        let bad = |error: tiberius::error::Error| corrupt(entity.table, error.to_string());
+        rows.iter()
+            .map(|row| {
+                Ok(ParentCount {
+                    parent: row
+                        .try_get::<Uuid, _>(0)
+                        .map_err(bad)?
+                        .ok_or_else(|| corrupt(entity.table, "a null parent".into()))?,
+                    records: row.try_get::<i64, _>(1).map_err(bad)?.unwrap_or(0).max(0) as u64,
+                    flagged: row.try_get::<i64, _>(2).map_err(bad)?.unwrap_or(0).max(0) as u64,
+                })
+            })
+            .collect()
     }
 
     async fn put_station(&self, station: &StationSeen) -> Result<(), StoreError> {

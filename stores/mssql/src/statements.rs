@@ -4,7 +4,7 @@
 use std::collections::HashSet;
 
 use jcselect_store_sql::{self as sql, Dialect};
-use jcselect_sync::EntityDecl;
+use jcselect_sync::{EntityDecl, FieldType};
 
 /// The dialect of every statement here.
 pub const DIALECT: Dialect = Dialect::MsSql;
@@ -53,6 +53,18 @@ pub fn all_statements(entities: &[&'static EntityDecl]) -> Vec<String> {
         all.push(sql::select_logged_changes(DIALECT, rows, rows + 1).to_string());
         all.push(sql::insert_seen(DIALECT, rows).to_string());
         all.push(sql::insert_log(DIALECT, rows).to_string());
+    }
+    for entity in entities {
+        let parent = entity
+            .all_fields()
+            .find(|f| f.ty == FieldType::Uuid && f.name != "id");
+        let flag = entity.all_fields().find(|f| f.ty == FieldType::Bool);
+        if let (Some(parent), Some(flag)) = (parent, flag) {
+            all.push(
+                sql::count_per_parent(DIALECT, entity, parent.name, flag.name)
+                    .expect("fields of the right types"),
+            );
+        }
     }
     all.push(sql::log_position_from(DIALECT));
     all.push(sql::select_logged_records(DIALECT));

@@ -789,3 +789,44 @@ pub fn update_logged_record(dialect: Dialect) -> String {
         dialect.placeholder(2)
     )
 }
+
+/// Counts, per value of the UUID field `parent`, the live records of
+/// `entity` and those whose boolean `flag` is true: parent, count,
+/// flagged. An error (for a person) when the fields are not of those
+/// types.
+pub fn count_per_parent(
+    dialect: Dialect,
+    entity: &'static EntityDecl,
+    parent: &str,
+    flag: &str,
+) -> Result<String, String> {
+    let typed = |name: &str, ty: FieldType| {
+        entity
+            .all_fields()
+            .find(|field| field.name == name && field.ty == ty)
+            .map(|field| field.name)
+            .ok_or_else(|| format!("{} has no {} field {name:?}", entity.name, ty.describe()))
+    };
+    let (parent, flag) = (
+        typed(parent, FieldType::Uuid)?,
+        typed(flag, FieldType::Bool)?,
+    );
+    let (count, flagged) = match dialect {
+        Dialect::MsSql => (
+            "COUNT_BIG(*)".to_owned(),
+            format!("CAST(SUM(CASE WHEN {flag} = 1 THEN 1 ELSE 0 END) AS BIGINT)"),
+        ),
+        Dialect::Postgres => (
+            "COUNT(*)".to_owned(),
+            format!("SUM(CASE WHEN {flag} THEN 1 ELSE 0 END)::BIGINT"),
+        ),
+        Dialect::Sqlite => (
+            "COUNT(*)".to_owned(),
+            format!("SUM(CASE WHEN {flag} = 1 THEN 1 ELSE 0 END)"),
+        ),
+    };
+    Ok(format!(
+        "SELECT {parent}, {count}, {flagged} FROM {} WHERE deleted_at IS NULL GROUP BY {parent}",
+        entity.table
+    ))
+}

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 use jcselect_store_sql::{self as sql, Dialect};
 use jcselect_sync::record::Record;
+use jcselect_sync::store::ParentCount;
 use jcselect_sync::store::{
     LogEntry, LogPosition, LogQuery, Login, PushTransaction, RefreshSession, SeenOutcome,
     ServerStore, StationSeen, StoreError,
@@ -166,6 +167,33 @@ impl ServerStore for SqliteStore {
             })
         })
         .transpose()
+    }
+
+    async fn count_per_parent(
+        &self,
+        entity: &'static EntityDecl,
+        parent: &str,
+        flag: &str,
+    ) -> Result<Vec<ParentCount>, StoreError> {
+        let text = sql::count_per_parent(DIALECT, entity, parent, flag).map_err(|message| {
+            StoreError::Config {
+                store: "sqlite",
+                message,
+            }
+        })?;
+        sqlx::query(&text)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(backend)?
+            .iter()
+            .map(|row| {
+                Ok(ParentCount {
+                    parent: parse_uuid(entity.table, &row.get::<String, _>(0))?,
+                    records: row.get::<i64, _>(1).max(0) as u64,
+                    flagged: row.get::<Option<i64>, _>(2).unwrap_or(0).max(0) as u64,
+                })
+            })
+            .collect()
     }
 
     async fn put_station(&self, station: &StationSeen) -> Result<(), StoreError> {

@@ -99,14 +99,18 @@ impl IntoResponse for ApiError {
 }
 
 /// Gives an error response made by a layer or by the router (404, 405,
-/// 408…) the JSON body every error has.
+/// 408…) the JSON body every error has; a page meant for a person (the
+/// control room's log-in form with its reason) is left as it is.
 pub async fn json_errors(response: Response) -> Response {
     let status = response.status();
-    let is_json = response
+    let has_body = response
         .headers()
         .get(header::CONTENT_TYPE)
-        .is_some_and(|value| value.as_bytes().starts_with(b"application/json"));
-    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        .is_some_and(|value| {
+            value.as_bytes().starts_with(b"application/json")
+                || value.as_bytes().starts_with(b"text/html")
+        });
+    if !(status.is_client_error() || status.is_server_error()) || has_body {
         return response;
     }
     let code = match status {

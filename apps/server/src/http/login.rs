@@ -23,18 +23,35 @@ pub async fn login(
     State(app): State<AppState>,
     extensions: Extensions,
     bytes: Bytes,
-) -> Result<Response, ApiError> {
+) -> Result<Response, Response> {
     let request: LoginRequest = serde_json::from_slice(&bytes).map_err(|error| {
         ApiError::bad_request(format!(
             "the body must be {{\"username\", \"password\"}}: {error}"
         ))
+        .into_response()
     })?;
     let address = extensions
         .get::<ConnectInfo<SocketAddr>>()
         .map(|info| info.0.ip());
-    match app.throttle.gate(&request.username, address) {
+    let user = check_login(&app, &request.username, &request.password, address).await?;
+    let issued = issue(&app, &user)
+        .await
+        .map_err(IntoResponse::into_response)?;
+    Ok(Json(issued).into_response())
+}
+
+/// A user name and password checked, under the log-in throttle: the
+/// active user, or 401 for any mismatch, 429 with `Retry-After` while
+/// repeated failures lock the name or the address out (as a response).
+pub(crate) async fn check_login(
+    app: &AppState,
+    username: &str,
+    password: &str,
+    address: Option<std::net::IpAddr>,
+) -> Result<crate::users::ActiveUser, Response> {
+    match app.throttle.gate(username, address) {
         Gate::Locked(left) => {
-            tracing::warn!(username = %request.username, ?address, "log-in refused: locked out");
+            tracing::warn!(%username, ?address, "log-in refused: locked out");
             let seconds = left.as_secs().max(1);
             let mut response = ApiError {
                 status: StatusCode::TOO_MANY_REQUESTS,
@@ -47,31 +64,32 @@ pub async fn login(
             response
                 .headers_mut()
                 .insert(axum::http::header::RETRY_AFTER, HeaderValue::from(seconds));
-            return Ok(response);
+            return Err(response);
         }
         Gate::Proceed(delay) => tokio::time::sleep(delay).await,
     }
-    let user =
-        crate::users::check_password(app.store.as_ref(), &request.username, &request.password)
-            .await
-            .map_err(|error| {
-                tracing::error!(%error, "log-in check failed");
-                ApiError::from(jcselect_sync::store::StoreError::Config {
-                    store: "login",
-                    message: error.to_string(),
-                })
-            })?;
+    let user = crate::users::check_password(app.store.as_ref(), username, password)
+        .await
+        .map_err(|error| {
+            tracing::error!(%error, "log-in check failed");
+            ApiError::from(jcselect_sync::store::StoreError::Config {
+                store: "login",
+                message: error.to_string(),
+            })
+            .into_response()
+        })?;
     let Some(user) = user else {
-        app.throttle.failed(&request.username, address);
-        tracing::info!(username = %request.username, ?address, "log-in refused");
+        app.throttle.failed(username, address);
+        tracing::info!(%username, ?address, "log-in refused");
         return Err(ApiError {
             status: StatusCode::UNAUTHORIZED,
             code: "invalid_credentials",
             message: "unknown user, wrong password, or user not active".into(),
-        });
+        }
+        .into_response());
     };
-    app.throttle.succeeded(&request.username);
-    Ok(Json(issue(&app, &user).await?).into_response())
+    app.throttle.succeeded(username);
+    Ok(user)
 }
 
 /// Exchanges a refresh token for a new access token and a new refresh

@@ -1,7 +1,7 @@
 //! The HTTP API: the router, its layers, and `run`.
 
 mod error;
-mod login;
+pub(crate) mod login;
 mod ops;
 mod paced;
 mod sync;
@@ -29,7 +29,8 @@ use crate::auth::Tokens;
 use crate::metrics::Metrics;
 
 /// Everything a request handler needs. Nothing here is a cache of data
-/// another server process could change: every answer comes from the store.
+/// another server process could change: every sync answer comes from the
+/// store (the control room's figures may be a few seconds old).
 #[derive(Clone)]
 pub struct AppState {
     /// The store.
@@ -54,6 +55,9 @@ pub struct AppState {
     pub throttle: Arc<crate::throttle::LoginThrottle>,
     /// The station reports this process wrote last.
     pub stations: Arc<crate::stations::StationBook>,
+    /// The control room's thresholds and the figures it reuses between
+    /// polls (a few seconds old at most).
+    pub board: Arc<crate::admin::Board>,
 }
 
 impl AppState {
@@ -131,6 +135,7 @@ pub fn router(state: AppState, request_timeout: Duration) -> Router {
         .route("/health", get(ops::health))
         .route("/metrics", get(ops::metrics))
         .route("/openapi.json", get(ops::openapi))
+        .merge(crate::admin::routes())
         .with_state(state)
         .layer(axum::extract::DefaultBodyLimit::disable())
         .layer(middleware::from_fn_with_state(pace, paced::paced))

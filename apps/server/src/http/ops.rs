@@ -26,14 +26,20 @@ pub async fn health(State(app): State<AppState>) -> Response {
     }
 }
 
-/// Prometheus text.
+/// Prometheus text: this process's counters, and the per-pen gauges of
+/// the control room.
 pub async fn metrics(State(app): State<AppState>) -> Response {
+    let mut text = app.metrics.render();
+    match app.board.overview(app.store.as_ref()).await {
+        Ok(overview) => text.push_str(&overview.prometheus()),
+        Err(error) => tracing::warn!(%error, "per-pen gauges left out of /metrics"),
+    }
     (
         [(
             header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        app.metrics.render(),
+        text,
     )
         .into_response()
 }

@@ -217,6 +217,23 @@ impl Api {
             .unwrap()
     }
 
+    /// An empty push carrying a station's report, as the client sends it.
+    pub async fn push_reporting(&self, report: &jcselect_sync::wire::StationReport) {
+        let answer = self
+            .http
+            .post(format!("{}/sync/push", self.base))
+            .bearer_auth(&self.token)
+            .header(
+                jcselect_sync::wire::STATION_HEADER,
+                serde_json::to_string(report).unwrap(),
+            )
+            .json(&serde_json::json!({"client_id": report.client_id, "changes": []}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), 200);
+    }
+
     pub async fn push(&self, changes: Vec<EntityChange>) -> (u16, SyncPushResponse) {
         let body = serde_json::json!({ "client_id": "test", "changes": changes });
         let response = self.push_raw(&body).await;

@@ -1,0 +1,210 @@
+// jcselect control room: fills the page from /admin/api/overview every
+// few seconds, without reloading; sorts by a column, filters by town, and
+// opens a pen's stations. Names are shown as written (dir="auto"), so
+// Arabic reads right to left in either language of the page.
+"use strict";
+
+const POLL_MS = 3000;
+const WORDS = {
+  en: {
+    town: "Town", label: "Pen", health: "State", stations: "Stations", last: "Last sync",
+    unsent: "Unsent", since: "Unsent since", parked: "Parked", turnout: "Turnout",
+    user: "User", version: "Program", pending: "Pending", retry: "Retrying", clock: "Clock offset",
+    all_towns: "All towns", updated: "Updated", failed: "Cannot reach the server; retrying",
+    centre: "Stations of the centre", green: "on time", amber: "falling behind", red: "needs attention",
+    station: "Station",
+    none: "no station", never: "never", ago: "ago", s: "s", min: "min", h: "h",
+    pens: "pens", red_pens: "red", amber_pens: "amber", unsent_total: "unsent changes",
+    parked_total: "parked", voted: "voted", close: "Close", of_pen: "Stations of",
+    no_stations: "No station of this pen has synced yet.",
+  },
+  ar: {
+    town: "البلدة", label: "القلم", health: "الحالة", stations: "المحطات", last: "آخر مزامنة",
+    unsent: "غير مرسل", since: "غير مرسل منذ", parked: "موقوف", turnout: "نسبة الاقتراع",
+    user: "المستخدم", version: "البرنامج", pending: "بانتظار الإرسال", retry: "إعادة المحاولة",
+    clock: "فرق الساعة", all_towns: "كل البلدات", updated: "آخر تحديث",
+    failed: "تعذر الوصول إلى الخادم، إعادة المحاولة", centre: "محطات المركز",
+    green: "في الوقت", amber: "يتأخر", red: "يحتاج متابعة", none: "لا محطة", never: "أبداً",
+    station: "المحطة",
+    ago: "مضت", s: "ث", min: "د", h: "س", pens: "أقلام", red_pens: "أحمر", amber_pens: "برتقالي",
+    unsent_total: "تغييرات غير مرسلة", parked_total: "موقوفة", voted: "اقترعوا", close: "إغلاق",
+    of_pen: "محطات", no_stations: "لم تتزامن أي محطة لهذا القلم بعد.",
+  },
+};
+const lang = document.body.dataset.lang === "ar" ? "ar" : "en";
+const t = (key) => WORDS[lang][key] || key;
+const RANK = { none: 0, green: 1, amber: 2, red: 3 };
+
+let overview = null;
+let sort = { key: "health", up: false };
+let openPen = null;
+
+function ago(iso, now) {
+  if (!iso) return t("never");
+  const seconds = Math.max(0, Math.round((now - Date.parse(iso)) / 1000));
+  if (seconds < 60) return `${seconds} ${t("s")} ${t("ago")}`;
+  if (seconds < 3600) return `${Math.floor(seconds / 60)} ${t("min")} ${t("ago")}`;
+  return `${Math.floor(seconds / 3600)} ${t("h")} ${Math.floor((seconds % 3600) / 60)} ${t("min")} ${t("ago")}`;
+}
+
+function cell(text, className) {
+  const td = document.createElement("td");
+  td.textContent = text;
+  td.dir = "auto";
+  if (className) td.className = className;
+  return td;
+}
+
+function lastSync(pen) {
+  const times = pen.stations.map((s) => Date.parse(s.last_seen_at));
+  return times.length ? Math.max(...times) : 0;
+}
+
+const COLUMNS = [
+  ["town", (p) => p.town_name],
+  ["label", (p) => p.label],
+  ["health", (p) => RANK[p.health]],
+  ["stations", (p) => p.stations.length],
+  ["last", (p) => lastSync(p)],
+  ["unsent", (p) => p.unsent],
+  ["since", (p) => (p.oldest_unsent_at ? -Date.parse(p.oldest_unsent_at) : -Infinity)],
+  ["parked", (p) => p.parked],
+  ["turnout", (p) => (p.voters ? p.voted / p.voters : 0)],
+];
+
+function header(table, columns, sortable) {
+  const row = document.createElement("tr");
+  for (const [key] of columns) {
+    const th = document.createElement("th");
+    th.textContent = t(key);
+    th.dataset.key = key;
+    if (sortable) {
+      if (sort.key === key) th.className = sort.up ? "sorted up" : "sorted";
+      th.addEventListener("click", () => {
+        sort = { key, up: sort.key === key ? !sort.up : false };
+        render();
+      });
+    }
+    row.appendChild(th);
+  }
+  table.tHead.replaceChildren(row);
+}
+
+function stationRows(stations, now) {
+  return stations.map((s) => {
+    const tr = document.createElement("tr");
+    tr.className = `station ${s.health}`;
+    tr.dataset.client = s.client_id;
+    tr.append(
+      cell(s.username), cell(s.client_id), cell(s.version), cell(`${t(s.health)}`, "health"),
+      cell(ago(s.last_seen_at, now)), cell(String(s.pending), "num"), cell(String(s.retry), "num"),
+      cell(String(s.parked), "num"), cell(s.oldest_unsent_at ? ago(s.oldest_unsent_at, now) : "–"),
+      cell(`${s.clock_offset_seconds.toFixed(1)} ${t("s")}`, "num"),
+    );
+    return tr;
+  });
+}
+const STATION_COLUMNS = [["user"], ["station"], ["version"], ["health"], ["last"], ["pending"], ["retry"], ["parked"], ["since"], ["clock"]];
+
+function renderDetail(now) {
+  const detail = document.getElementById("detail");
+  const pen = overview.pens.find((p) => p.id === openPen);
+  if (!pen) { detail.hidden = true; return; }
+  detail.hidden = false;
+  const title = document.createElement("h2");
+  title.dir = "auto";
+  title.textContent = `${t("of_pen")} ${pen.town_name} / ${pen.label}`;
+  const close = document.createElement("button");
+  close.textContent = t("close");
+  close.addEventListener("click", () => { openPen = null; render(); });
+  const parts = [title, close];
+  if (pen.stations.length === 0) {
+    const p = document.createElement("p");
+    p.textContent = t("no_stations");
+    parts.push(p);
+  } else {
+    const table = document.createElement("table");
+    table.id = "pen-stations";
+    table.createTHead();
+    table.createTBody();
+    header(table, STATION_COLUMNS, false);
+    table.tBodies[0].replaceChildren(...stationRows(pen.stations, now));
+    parts.push(table);
+  }
+  detail.replaceChildren(...parts);
+}
+
+function render() {
+  if (!overview) return;
+  const now = Date.parse(overview.generated_at);
+  const select = document.getElementById("town");
+  const towns = [...new Set(overview.pens.map((p) => p.town_name))].sort();
+  const chosen = select.value;
+  const options = [new Option(t("all_towns"), "")].concat(towns.map((town) => new Option(town, town)));
+  select.replaceChildren(...options);
+  select.value = towns.includes(chosen) ? chosen : "";
+  const pens = overview.pens.filter((p) => !select.value || p.town_name === select.value);
+  const [, value] = COLUMNS.find(([key]) => key === sort.key) || COLUMNS[2];
+  pens.sort((a, b) => {
+    const x = value(a), y = value(b);
+    const order = typeof x === "string" ? x.localeCompare(y) : x - y;
+    return sort.up ? order : -order;
+  });
+  const table = document.getElementById("pens");
+  header(table, COLUMNS, true);
+  table.tBodies[0].replaceChildren(...pens.map((pen) => {
+    const tr = document.createElement("tr");
+    tr.className = `pen ${pen.health}`;
+    tr.dataset.pen = pen.id;
+    const percent = pen.voters ? Math.round((100 * pen.voted) / pen.voters) : 0;
+    tr.append(
+      cell(pen.town_name), cell(pen.label), cell(t(pen.health), "health"),
+      cell(String(pen.stations.length), "num"),
+      cell(pen.stations.length ? ago(new Date(lastSync(pen)).toISOString(), now) : t("never")),
+      cell(String(pen.unsent), "num"),
+      cell(pen.oldest_unsent_at ? ago(pen.oldest_unsent_at, now) : "–"),
+      cell(String(pen.parked), "num"),
+      cell(`${pen.voted} / ${pen.voters} (${percent}%)`, "num"),
+    );
+    tr.addEventListener("click", () => { openPen = pen.id; render(); });
+    return tr;
+  }));
+  const count = (health) => overview.pens.filter((p) => p.health === health).length;
+  const sum = (field) => overview.pens.reduce((total, p) => total + p[field], 0);
+  const summary = document.getElementById("summary");
+  summary.replaceChildren(...[
+    [overview.pens.length, t("pens")], [count("red"), t("red_pens")], [count("amber"), t("amber_pens")],
+    [sum("unsent"), t("unsent_total")], [sum("parked"), t("parked_total")],
+    [`${sum("voted")} / ${sum("voters")}`, t("voted")],
+  ].map(([n, label]) => {
+    const span = document.createElement("span");
+    span.textContent = `${n} ${label}`;
+    return span;
+  }));
+  document.getElementById("centre-title").textContent = t("centre");
+  const centre = document.getElementById("centre");
+  header(centre, STATION_COLUMNS, false);
+  centre.tBodies[0].replaceChildren(...stationRows(overview.centre, now));
+  renderDetail(now);
+}
+
+async function poll() {
+  const updated = document.getElementById("updated");
+  try {
+    const answer = await fetch("/admin/api/overview", { credentials: "same-origin", cache: "no-store" });
+    if (answer.status === 401) { window.location.reload(); return; }
+    if (!answer.ok) throw new Error(String(answer.status));
+    overview = await answer.json();
+    updated.textContent = `${t("updated")} ${new Date(overview.generated_at).toLocaleTimeString(lang)}`;
+    updated.className = "";
+    render();
+  } catch (error) {
+    updated.textContent = t("failed");
+    updated.className = "problem";
+  } finally {
+    setTimeout(poll, POLL_MS);
+  }
+}
+
+document.getElementById("town").addEventListener("change", render);
+poll();
