@@ -57,10 +57,13 @@ pub async fn app(
         metrics: Arc::new(metrics::Metrics::default()),
         pushes: Arc::default(),
         stations: Arc::default(),
-        board: Arc::new(admin::Board::new(admin::Thresholds {
-            amber_seconds: settings.station_amber_seconds,
-            red_seconds: settings.station_red_seconds,
-        })),
+        board: Arc::new(admin::Board::new(
+            admin::Thresholds {
+                amber_seconds: settings.station_amber_seconds,
+                red_seconds: settings.station_red_seconds,
+            },
+            registry,
+        )),
         throttle: Arc::new(throttle::LoginThrottle::new(Duration::from_secs(
             settings.login_lockout_seconds,
         ))),

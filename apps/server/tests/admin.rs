@@ -188,6 +188,19 @@ async fn the_overview_shows_each_pen_s_stations_and_turnout(database: TestDataba
     let mut changes = vec![update(&pen_a), update(&pen_b)];
     changes.extend(voters.iter().map(update));
     assert_eq!(admin.push(changes).await.0, 200);
+    // one voter marked at the centre and, later, at the station: a
+    // duplicate mark the server records
+    let now = Timestamp::now();
+    let mut at_centre = voters[1].clone();
+    (at_centre.has_voted, at_centre.voted_at) = (true, Some(now.plus_micros(-120_000_000)));
+    at_centre.voted_by_operator_id = Some(admin_id);
+    at_centre.updated_at = now.plus_micros(-120_000_000);
+    assert_eq!(admin.push(vec![update(&at_centre)]).await.0, 200);
+    let mut at_station = voters[1].clone();
+    (at_station.has_voted, at_station.voted_at) = (true, Some(now.plus_micros(-60_000_000)));
+    at_station.voted_by_operator_id = Some(operator_id);
+    at_station.updated_at = now.plus_micros(-60_000_000);
+    assert_eq!(operator.push(vec![update(&at_station)]).await.0, 200);
 
     let station = StationReport {
         client_id: Uuid::new_v4().to_string(),
@@ -216,11 +229,22 @@ async fn the_overview_shows_each_pen_s_stations_and_turnout(database: TestDataba
             &Value::from(3),
             &Value::from(1),
             &Value::from(3),
-            &Value::from(1)
+            &Value::from(2)
         ),
         "{a}"
     );
     assert_eq!(a["stations"][0]["username"], "op");
+    assert_eq!(
+        (&a["duplicates_today"], &a["conflicts_today"]),
+        (&Value::from(1), &Value::from(0)),
+        "{a}"
+    );
+    let duplicate = &a["incidents"][0];
+    assert_eq!(duplicate["action"], "DUPLICATE_VOTE_MARK");
+    assert_eq!(duplicate["entity_id"], voters[1].id.to_string());
+    assert_eq!(duplicate["what"], "2 سمير");
+    assert_eq!(duplicate["kept"]["voted_by_operator_id"], "chief");
+    assert_eq!(duplicate["dropped"]["voted_by_operator_id"], "op");
     assert_eq!(a["stations"][0]["client_id"], station.client_id.as_str());
     assert_eq!(a["stations"][0]["clock_offset_seconds"], 2.5);
     let b = pen_row(&seen, "B");
@@ -240,7 +264,9 @@ async fn the_overview_shows_each_pen_s_stations_and_turnout(database: TestDataba
     assert!(
         metrics.contains("jcselect_pen_parked_changes{town=\"طرابلس\",label=\"A\"} 1")
             && metrics.contains("jcselect_pen_stations_behind{town=\"طرابلس\",label=\"A\"} 1")
-            && metrics.contains("jcselect_pen_voted{town=\"طرابلس\",label=\"A\"} 1"),
+            && metrics.contains("jcselect_pen_voted{town=\"طرابلس\",label=\"A\"} 2")
+            && metrics
+                .contains("jcselect_pen_duplicate_marks_today{town=\"طرابلس\",label=\"A\"} 1"),
         "{metrics}"
     );
 

@@ -2,7 +2,8 @@
 //! ChromeDriver) against a running server with a station syncing over
 //! HTTP: log in, see the station's pen green, see it turn red when the
 //! station goes silent and green again when it syncs, open the pen and
-//! see the station's parked change, read the page in Arabic. Reported as
+//! see the station's parked change and a voter marked at two places with
+//! both marks side by side, read the page in Arabic. Reported as
 //! ignored (`SKIPPED: …`) where Chromium or ChromeDriver is not installed;
 //! `.ci/run` installs them. With `JCSELECT_SCREENSHOT=FILE` it keeps a
 //! picture of the dashboard.
@@ -52,8 +53,19 @@ async fn a_person_at_the_centre_sees_stations_fall_behind_and_catch_up() {
     let mut marked = voter(&beirut, "1", "أحمد خليل");
     marked.has_voted = true;
     marked.voted_at = Some(Timestamp::now().plus_micros(-600_000_000));
-    changes.extend([update(&marked), update(&voter(&beirut, "2", "هدى حداد"))]);
+    let huda = voter(&beirut, "2", "هدى حداد");
+    changes.extend([update(&marked), update(&huda)]);
     assert_eq!(admin.push(changes).await.0, 200);
+    // Huda is marked at the centre and, a minute later, at the station
+    let now = Timestamp::now();
+    for (api, by, seconds_ago) in [(&admin, admin_id, 120), (&operator, operator_id, 60)] {
+        let mut mark = huda.clone();
+        mark.has_voted = true;
+        mark.voted_at = Some(now.plus_micros(-seconds_ago * 1_000_000));
+        mark.voted_by_operator_id = Some(by);
+        mark.updated_at = now.plus_micros(-seconds_ago * 1_000_000);
+        assert_eq!(api.push(vec![update(&mark)]).await.0, 200);
+    }
     let station = StationReport {
         client_id: Uuid::new_v4().to_string(),
         version: "jcselect-client 0.1.0".into(),
@@ -88,7 +100,7 @@ async fn a_person_at_the_centre_sees_stations_fall_behind_and_catch_up() {
             beirut.id
         ))
         .await;
-    assert!(turnout.as_str().unwrap().contains("1 / 2"), "{turnout}");
+    assert!(turnout.as_str().unwrap().contains("2 / 2"), "{turnout}");
 
     // the station goes silent: its last report is two hours old
     let registry = jcselect_server::registry().unwrap();
@@ -133,6 +145,20 @@ async fn a_person_at_the_centre_sees_stations_fall_behind_and_catch_up() {
                 station.client_id
             ),
             "the pen's detail to show the station's parked change",
+        )
+        .await;
+    // and the duplicate mark, both marks side by side
+    browser
+        .wait_for(
+            &format!(
+                "const block = document.querySelector('.incident.DUPLICATE_VOTE_MARK[data-entity=\"{}\"]'); \
+                 if (!block) return false; \
+                 const differs = [...block.querySelectorAll('tr.differs')].map(tr => tr.children[0].innerText); \
+                 return block.innerText.includes('{}') && block.innerText.includes('{}') && block.innerText.includes('هدى حداد') \
+                 && differs.includes('voted_by_operator_id') && differs.includes('voted_at');",
+                huda.id, "chief", "rami"
+            ),
+            "the duplicate mark with both marks",
         )
         .await;
     if let Some(path) = std::env::var_os("JCSELECT_SCREENSHOT") {

@@ -8,9 +8,10 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use jcselect_entities::{Pen, User, Voter};
-use jcselect_sync::store::{ServerStore, StationSeen};
-use jcselect_sync::{Syncable, Timestamp};
+use jcselect_entities::{AuditLog, Pen, User, Voter};
+use jcselect_sync::scope::{RecordIndex, Scope};
+use jcselect_sync::store::{FieldIn, ServerStore, StationSeen};
+use jcselect_sync::{FieldValue, Registry, Syncable, Timestamp};
 use serde::Serialize;
 use uuid::Uuid;
 
@@ -20,6 +21,12 @@ use crate::error::ServerError;
 const TURNOUT_KEPT: Duration = Duration::from_secs(15);
 /// How long a user's name and pens are reused.
 const USERS_KEPT: Duration = Duration::from_secs(30);
+/// How long the incidents (conflicts, duplicate marks) are reused.
+const INCIDENTS_KEPT: Duration = Duration::from_secs(10);
+/// Incidents a pen's row carries for its detail (the newest).
+const INCIDENTS_LISTED: usize = 50;
+/// The audit actions the control room shows.
+const INCIDENT_ACTIONS: [&str; 2] = ["SYNC_CONFLICT", "DUPLICATE_VOTE_MARK"];
 
 /// How a station (or a pen, by its worst station) is doing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -86,6 +93,31 @@ pub struct StationRow {
     pub health: Health,
 }
 
+/// A conflict or a duplicate mark, as the page shows it: both versions,
+/// side by side.
+#[derive(Debug, Clone, Serialize)]
+pub struct Incident {
+    /// `SYNC_CONFLICT` or `DUPLICATE_VOTE_MARK`.
+    pub action: String,
+    /// When it was recorded.
+    pub at: Timestamp,
+    /// The kind of record (`Voter`, `TallyLine`, …).
+    pub entity_type: String,
+    /// The record.
+    pub entity_id: Uuid,
+    /// The record as people name it (a voter by number and name).
+    pub what: String,
+    /// Who was acting where it was recorded.
+    pub operator: Option<String>,
+    /// The version kept (the winner; the mark that stands).
+    pub kept: serde_json::Value,
+    /// The version dropped (the loser; the other station's mark).
+    pub dropped: serde_json::Value,
+    /// The pens it concerns.
+    #[serde(skip)]
+    pub pens: Vec<Uuid>,
+}
+
 /// One pen as the page shows it.
 #[derive(Debug, Clone, Serialize)]
 pub struct PenRow {
@@ -109,6 +141,12 @@ pub struct PenRow {
     pub health: Health,
     /// Its stations.
     pub stations: Vec<StationRow>,
+    /// `SYNC_CONFLICT` rows of its records since midnight (UTC).
+    pub conflicts_today: u64,
+    /// `DUPLICATE_VOTE_MARK` rows of its records since midnight (UTC).
+    pub duplicates_today: u64,
+    /// Its conflicts and duplicate marks, newest first.
+    pub incidents: Vec<Incident>,
 }
 
 /// Everything the page shows.
@@ -140,16 +178,98 @@ pub struct Board {
     thresholds: Thresholds,
     turnout: Mutex<Option<(Instant, Turnout)>>,
     users: Mutex<HashMap<Uuid, UserSeen>>,
+    incidents: Mutex<Option<(Instant, Vec<Incident>)>>,
+    registry: &'static Registry,
 }
 
 impl Board {
     /// A board judging stations by `thresholds`.
-    pub fn new(thresholds: Thresholds) -> Self {
+    pub fn new(thresholds: Thresholds, registry: &'static Registry) -> Self {
         Board {
             thresholds,
             turnout: Mutex::new(None),
             users: Mutex::new(HashMap::new()),
+            incidents: Mutex::new(None),
+            registry,
         }
+    }
+
+    /// Every live conflict and duplicate-mark row, with the pens of the
+    /// record each names (read through the audit table's index on
+    /// `action`: such rows are few beside the vote marks).
+    async fn incidents(&self, store: &dyn ServerStore) -> Result<Vec<Incident>, ServerError> {
+        if let Some((at, incidents)) = &*self.incidents.lock().expect("incidents lock") {
+            if at.elapsed() < INCIDENTS_KEPT {
+                return Ok(incidents.clone());
+            }
+        }
+        let actions: Vec<FieldValue> = INCIDENT_ACTIONS
+            .iter()
+            .map(|action| FieldValue::Text((*action).to_owned()))
+            .collect();
+        let mut tx = store.begin_push().await?;
+        let rows: Vec<_> = tx
+            .find_matching(
+                AuditLog::DECL,
+                &[FieldIn {
+                    field: "action",
+                    values: &actions,
+                }],
+            )
+            .await?
+            .into_iter()
+            .filter(|row| !row.is_tombstone())
+            .collect();
+        let mut index = RecordIndex::default();
+        index
+            .load_parents(tx.as_mut(), self.registry, rows.iter())
+            .await?;
+        drop(tx);
+        let mut incidents = Vec::with_capacity(rows.len());
+        for record in &rows {
+            let row =
+                AuditLog::from_record(record).map_err(jcselect_sync::store::StoreError::from)?;
+            let pens = match index.scope_of(record, self.registry) {
+                Scope::Keys(keys) => keys,
+                Scope::Global => Vec::new(),
+            };
+            let operator = match row.operator_id {
+                Some(id) => Some(self.user(store, id).await?.username),
+                None => None,
+            };
+            let named = self.registry.entity(&row.entity_type).ok();
+            let what = match index.get(&(named.map_or("", |decl| decl.name), row.entity_id)) {
+                Some(record) if record.entity().name == Voter::DECL.name => {
+                    let text = |field| match record.get(field) {
+                        Some(FieldValue::Text(text)) => text.clone(),
+                        _ => String::new(),
+                    };
+                    format!("{} {}", text("voter_number"), text("full_name"))
+                }
+                _ => row.entity_id.to_string(),
+            };
+            let mut kept = row.new_values.unwrap_or_default();
+            let mut dropped = row.old_values.unwrap_or_default();
+            if let Some(decl) = named {
+                for version in [&mut kept, &mut dropped] {
+                    self.name_users(store, decl, version).await?;
+                }
+            }
+            incidents.push(Incident {
+                action: row.action,
+                at: row.timestamp,
+                entity_type: row.entity_type,
+                entity_id: row.entity_id,
+                what,
+                operator,
+                kept,
+                dropped,
+                pens,
+            });
+        }
+        incidents.sort_by_key(|incident| std::cmp::Reverse(incident.at));
+        *self.incidents.lock().expect("incidents lock") = Some((Instant::now(), incidents.clone()));
+        Ok(incidents)
     }
 
     async fn turnout(&self, store: &dyn ServerStore) -> Result<Turnout, ServerError> {
@@ -197,6 +317,33 @@ impl Board {
         Ok(seen)
     }
 
+    /// Puts user names in place of the user ids in `version` (a record's
+    /// values, as an audit row keeps them).
+    async fn name_users(
+        &self,
+        store: &dyn ServerStore,
+        decl: &'static jcselect_sync::EntityDecl,
+        version: &mut serde_json::Value,
+    ) -> Result<(), ServerError> {
+        let Some(object) = version.as_object_mut() else {
+            return Ok(());
+        };
+        for reference in decl.all_references() {
+            if reference.parent != User::DECL.name {
+                continue;
+            }
+            let id = object
+                .get(reference.field)
+                .and_then(|value| value.as_str())
+                .and_then(|text| text.parse::<Uuid>().ok());
+            if let Some(id) = id {
+                let name = self.user(store, id).await?.username;
+                object.insert(reference.field.to_owned(), serde_json::Value::String(name));
+            }
+        }
+        Ok(())
+    }
+
     /// The overview now.
     pub async fn overview(&self, store: &dyn ServerStore) -> Result<Overview, ServerError> {
         let now = Timestamp::now();
@@ -224,9 +371,31 @@ impl Board {
                 centre.push(row);
             }
         }
+        let midnight = Timestamp::from_unix_micros(
+            now.unix_micros() - now.unix_micros().rem_euclid(86_400_000_000),
+        );
+        let mut incidents_by_pen: HashMap<Uuid, Vec<Incident>> = HashMap::new();
+        for incident in self.incidents(store).await? {
+            for pen in &incident.pens {
+                incidents_by_pen
+                    .entry(*pen)
+                    .or_default()
+                    .push(incident.clone());
+            }
+        }
         let mut pens: BTreeMap<(String, String), PenRow> = BTreeMap::new();
         for pen in crate::export::live::<Pen>(store).await? {
             let stations = by_pen.remove(&pen.id).unwrap_or_default();
+            let mut incidents = incidents_by_pen.remove(&pen.id).unwrap_or_default();
+            let today = |action: &str| {
+                incidents
+                    .iter()
+                    .filter(|incident| incident.action == action && incident.at >= midnight)
+                    .count() as u64
+            };
+            let (conflicts_today, duplicates_today) =
+                (today(INCIDENT_ACTIONS[0]), today(INCIDENT_ACTIONS[1]));
+            incidents.truncate(INCIDENTS_LISTED);
             let (voters, voted) = turnout.get(&pen.id).copied().unwrap_or((0, 0));
             let row = PenRow {
                 id: pen.id,
@@ -244,6 +413,9 @@ impl Board {
                     .max()
                     .unwrap_or(Health::None),
                 stations,
+                conflicts_today,
+                duplicates_today,
+                incidents,
                 town_name: pen.town_name.clone(),
                 label: pen.label.clone(),
             };
@@ -273,7 +445,7 @@ impl Overview {
     /// Grafana to alert on: stations behind (amber or red), changes held
     /// unsent, parked changes, voters and votes.
     pub fn prometheus(&self) -> String {
-        let gauges: [Gauge; 5] = [
+        let gauges: [Gauge; 7] = [
             (
                 "jcselect_pen_stations_behind",
                 "Stations of the pen that are amber or red.",
@@ -293,6 +465,16 @@ impl Overview {
                 "jcselect_pen_parked_changes",
                 "Changes the pen's stations hold parked.",
                 |pen| pen.parked,
+            ),
+            (
+                "jcselect_pen_conflicts_today",
+                "SYNC_CONFLICT audit rows of the pen's records since midnight (UTC).",
+                |pen| pen.conflicts_today,
+            ),
+            (
+                "jcselect_pen_duplicate_marks_today",
+                "DUPLICATE_VOTE_MARK audit rows of the pen's records since midnight (UTC).",
+                |pen| pen.duplicates_today,
             ),
             ("jcselect_pen_voters", "Live voters of the pen.", |pen| {
                 pen.voters

@@ -12,7 +12,9 @@ const WORDS = {
     user: "User", version: "Program", pending: "Pending", retry: "Retrying", clock: "Clock offset",
     all_towns: "All towns", updated: "Updated", failed: "Cannot reach the server; retrying",
     centre: "Stations of the centre", green: "on time", amber: "falling behind", red: "needs attention",
-    station: "Station",
+    station: "Station", conflicts: "Conflicts today", duplicates: "Duplicate marks today",
+    incidents: "Conflicts and duplicate marks", field: "Field", kept: "Kept", dropped: "Dropped",
+    SYNC_CONFLICT: "Conflict", DUPLICATE_VOTE_MARK: "Duplicate mark", by: "by",
     none: "no station", never: "never", ago: "ago", s: "s", min: "min", h: "h",
     pens: "pens", red_pens: "red", amber_pens: "amber", unsent_total: "unsent changes",
     parked_total: "parked", voted: "voted", close: "Close", of_pen: "Stations of",
@@ -25,7 +27,9 @@ const WORDS = {
     clock: "فرق الساعة", all_towns: "كل البلدات", updated: "آخر تحديث",
     failed: "تعذر الوصول إلى الخادم، إعادة المحاولة", centre: "محطات المركز",
     green: "في الوقت", amber: "يتأخر", red: "يحتاج متابعة", none: "لا محطة", never: "أبداً",
-    station: "المحطة",
+    station: "المحطة", conflicts: "تعارضات اليوم", duplicates: "تأشير مكرر اليوم",
+    incidents: "التعارضات والتأشير المكرر", field: "الحقل", kept: "المعتمد", dropped: "المستبعد",
+    SYNC_CONFLICT: "تعارض", DUPLICATE_VOTE_MARK: "تأشير مكرر", by: "بواسطة",
     ago: "مضت", s: "ث", min: "د", h: "س", pens: "أقلام", red_pens: "أحمر", amber_pens: "برتقالي",
     unsent_total: "تغييرات غير مرسلة", parked_total: "موقوفة", voted: "اقترعوا", close: "إغلاق",
     of_pen: "محطات", no_stations: "لم تتزامن أي محطة لهذا القلم بعد.",
@@ -69,6 +73,8 @@ const COLUMNS = [
   ["unsent", (p) => p.unsent],
   ["since", (p) => (p.oldest_unsent_at ? -Date.parse(p.oldest_unsent_at) : -Infinity)],
   ["parked", (p) => p.parked],
+  ["conflicts", (p) => p.conflicts_today],
+  ["duplicates", (p) => p.duplicates_today],
   ["turnout", (p) => (p.voters ? p.voted / p.voters : 0)],
 ];
 
@@ -131,7 +137,48 @@ function renderDetail(now) {
     table.tBodies[0].replaceChildren(...stationRows(pen.stations, now));
     parts.push(table);
   }
+  if (pen.incidents.length) {
+    const heading = document.createElement("h3");
+    heading.textContent = t("incidents");
+    parts.push(heading, ...pen.incidents.map((incident) => incidentBlock(incident, now)));
+  }
   detail.replaceChildren(...parts);
+}
+
+function text(value) {
+  return value === undefined ? "" : typeof value === "string" ? value : JSON.stringify(value);
+}
+
+// One conflict or duplicate mark: both versions, field by field.
+function incidentBlock(incident, now) {
+  const block = document.createElement("div");
+  block.className = `incident ${incident.action}`;
+  block.dataset.entity = incident.entity_id;
+  const title = document.createElement("p");
+  // the record's name in its own direction (an Arabic name inside an
+  // English line, or the reverse)
+  const what = document.createElement("bdi");
+  what.textContent = incident.what;
+  const who = document.createElement("bdi");
+  who.textContent = incident.operator || "";
+  title.append(`${t(incident.action)} · ${incident.entity_type} `, what, ` · ${ago(incident.at, now)}`);
+  if (incident.operator) title.append(` · ${t("by")} `, who);
+  const table = document.createElement("table");
+  table.className = "versions";
+  table.createTHead();
+  table.createTBody();
+  header(table, [["field"], ["kept"], ["dropped"]], false);
+  const fields = [...new Set([...Object.keys(incident.kept || {}), ...Object.keys(incident.dropped || {})])];
+  table.tBodies[0].replaceChildren(...fields.map((field) => {
+    const tr = document.createElement("tr");
+    const kept = text((incident.kept || {})[field]);
+    const dropped = text((incident.dropped || {})[field]);
+    if (kept !== dropped) tr.className = "differs";
+    tr.append(cell(field), cell(kept), cell(dropped));
+    return tr;
+  }));
+  block.append(title, table);
+  return block;
 }
 
 function render() {
@@ -164,6 +211,8 @@ function render() {
       cell(String(pen.unsent), "num"),
       cell(pen.oldest_unsent_at ? ago(pen.oldest_unsent_at, now) : "–"),
       cell(String(pen.parked), "num"),
+      cell(String(pen.conflicts_today), "num"),
+      cell(String(pen.duplicates_today), "num"),
       cell(`${pen.voted} / ${pen.voters} (${percent}%)`, "num"),
     );
     tr.addEventListener("click", () => { openPen = pen.id; render(); });
