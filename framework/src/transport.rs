@@ -236,7 +236,7 @@ pub trait Transport: Send + Sync {
 }
 
 fn station_header(station: Option<&StationReport>) -> Option<String> {
-    station.map(|report| serde_json::to_string(report).expect("a report serialises"))
+    station.map(StationReport::header_value)
 }
 
 /// Sends one request and reads its answer: a success status among

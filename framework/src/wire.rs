@@ -39,6 +39,48 @@ pub struct StationReport {
     /// How far the station's clock is from the server's, microseconds
     /// (positive: the station is ahead).
     pub clock_offset_micros: i64,
+    /// The first of its parked changes (at most
+    /// [`PARKED_CHANGES_REPORTED`]), each with the server's reason.
+    #[serde(default)]
+    pub parked_changes: Vec<ParkedChange>,
+}
+
+impl StationReport {
+    /// The report as the [`STATION_HEADER`] value: JSON with every
+    /// character past ASCII escaped (`\uXXXX`), since a header carries
+    /// ASCII only (a server's reason may be in Arabic).
+    pub fn header_value(&self) -> String {
+        let json = serde_json::to_string(self).expect("a report serialises");
+        let mut ascii = String::with_capacity(json.len());
+        for c in json.chars() {
+            if c.is_ascii() && !c.is_ascii_control() {
+                ascii.push(c);
+            } else {
+                let mut units = [0u16; 2];
+                for unit in c.encode_utf16(&mut units) {
+                    ascii.push_str(&format!("\\u{unit:04x}"));
+                }
+            }
+        }
+        ascii
+    }
+}
+
+/// How many parked changes a [`StationReport`] lists.
+pub const PARKED_CHANGES_REPORTED: usize = 10;
+
+/// A parked change as a station reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct ParkedChange {
+    /// The kind of record.
+    pub entity_type: String,
+    /// The record.
+    pub entity_id: Uuid,
+    /// Why the server refused it (its message), if it said.
+    pub reason: Option<String>,
+    /// How many times it was sent.
+    pub attempts: u32,
 }
 
 /// `INSERT` or `UPDATE`; both mean "this is the whole record now".
@@ -333,4 +375,35 @@ pub struct ErrorBody {
     pub error: String,
     /// What went wrong, for a person.
     pub message: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{ParkedChange, StationReport};
+
+    #[test]
+    fn a_report_travels_as_ascii_and_reads_back_whole() {
+        let report = StationReport {
+            client_id: "c".into(),
+            version: "jcselect-client 0.1.0".into(),
+            pending: 1,
+            retry: 0,
+            parked: 1,
+            oldest_unsent_at: None,
+            clock_offset_micros: -3,
+            parked_changes: vec![ParkedChange {
+                entity_type: "Voter".into(),
+                entity_id: uuid::Uuid::nil(),
+                reason: Some("القلم غير موجود 🗳\n".into()),
+                attempts: 5,
+            }],
+        };
+        let header = report.header_value();
+        assert!(
+            header.bytes().all(|byte| (0x20..0x7f).contains(&byte)),
+            "{header}"
+        );
+        let read: StationReport = serde_json::from_str(&header).unwrap();
+        assert_eq!(read, report);
+    }
 }

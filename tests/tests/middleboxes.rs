@@ -102,6 +102,13 @@ async fn a_parked_change_is_retried_by_itself_after_its_rest(via: Via) {
     assert_eq!((station.report.parked, station.report.pending), (1, 0));
     assert!(station.report.oldest_unsent_at.is_some());
     assert!(station.report.version.starts_with("jcselect-client "));
+    let parked = &station.report.parked_changes;
+    assert_eq!(parked.len(), 1, "{station:?}");
+    assert_eq!(parked[0].entity_type, "Voter");
+    assert!(parked[0]
+        .reason
+        .as_deref()
+        .is_some_and(|reason| !reason.is_empty()));
     let operator_id = operator.actor().await.unwrap().unwrap().user_id;
     assert_eq!(station.user_id, operator_id);
 

@@ -210,6 +210,7 @@ async fn the_overview_shows_each_pen_s_stations_and_turnout(database: TestDataba
         parked: 1,
         oldest_unsent_at: Some(Timestamp::now().plus_micros(-1_200_000_000)),
         clock_offset_micros: 2_500_000,
+        parked_changes: vec![],
     };
     operator.push_reporting(&station).await;
 
@@ -253,6 +254,30 @@ async fn the_overview_shows_each_pen_s_stations_and_turnout(database: TestDataba
         (&Value::from("none"), &Value::Array(vec![]))
     );
 
+    let votes: Value = browser()
+        .get(format!("{base}/admin/api/pens/{}/votes", pen_a.id))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(votes["voters"], 3);
+    assert_eq!(
+        votes["voted_at"],
+        serde_json::json!([
+            at_centre.voted_at.unwrap().to_string(),
+            voters[0].voted_at.unwrap().to_string()
+        ]),
+        "{votes}"
+    );
+    let refused = browser()
+        .get(format!("{base}/admin/api/pens/{}/votes", pen_a.id))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 401);
     let metrics = browser()
         .get(format!("{base}/metrics"))
         .send()

@@ -74,6 +74,7 @@ async fn a_person_at_the_centre_sees_stations_fall_behind_and_catch_up() {
         parked: 0,
         oldest_unsent_at: None,
         clock_offset_micros: 0,
+        parked_changes: vec![],
     };
     operator.push_reporting(&station).await;
 
@@ -126,6 +127,12 @@ async fn a_person_at_the_centre_sees_stations_fall_behind_and_catch_up() {
     let parked = StationReport {
         pending: 1,
         parked: 1,
+        parked_changes: vec![jcselect_sync::wire::ParkedChange {
+            entity_type: "Voter".into(),
+            entity_id: huda.id,
+            reason: Some("القلم قلم ٩ غير موجود على الخادم".into()),
+            attempts: 5,
+        }],
         oldest_unsent_at: Some(Timestamp::now().plus_micros(-300_000_000)),
         ..station.clone()
     };
@@ -145,6 +152,23 @@ async fn a_person_at_the_centre_sees_stations_fall_behind_and_catch_up() {
                 station.client_id
             ),
             "the pen's detail to show the station's parked change",
+        )
+        .await;
+    browser
+        .wait_for(
+            &format!(
+                "const row = document.querySelector('#parked-changes tr[data-entity=\"{}\"]'); \
+                 return !!row && row.innerText.includes('القلم قلم ٩ غير موجود على الخادم');",
+                huda.id
+            ),
+            "the parked change with the server's reason",
+        )
+        .await;
+    browser
+        .wait_for(
+            "return !!document.querySelector('#turnout-chart svg') \
+             && document.querySelector('#turnout-chart h3').innerText.includes('2 / 2');",
+            "the pen's votes per hour",
         )
         .await;
     // and the duplicate mark, both marks side by side

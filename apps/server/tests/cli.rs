@@ -212,6 +212,7 @@ async fn user_commands_add_list_disable_enable_passwd_remove() {
                 parked: 0,
                 oldest_unsent_at: None,
                 clock_offset_micros: 0,
+                parked_changes: vec![],
             },
             user_id: clerk_id,
             seen_at: jcselect_sync::Timestamp::now().plus_micros(-125_000_000),

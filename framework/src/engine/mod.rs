@@ -186,7 +186,27 @@ impl SyncEngine {
     /// server has not accepted, its clock's offset from the server's.
     pub async fn station_report(&self) -> Result<StationReport, SyncError> {
         let outbox = self.store.outbox_summary().await?;
+        let parked_changes = if outbox.parked == 0 {
+            Vec::new()
+        } else {
+            self.store
+                .outbox_entries()
+                .await?
+                .into_iter()
+                .filter(|entry| entry.state == OutboxState::Parked)
+                .take(crate::wire::PARKED_CHANGES_REPORTED)
+                .map(|entry| crate::wire::ParkedChange {
+                    entity_type: entry.entity_type.to_owned(),
+                    entity_id: entry.entity_id,
+                    reason: entry
+                        .last_error
+                        .map(|reason| reason.chars().take(200).collect()),
+                    attempts: entry.attempts,
+                })
+                .collect()
+        };
         Ok(StationReport {
+            parked_changes,
             client_id: self.state.client_id().await?.to_string(),
             version: self.program.clone(),
             pending: outbox.pending,

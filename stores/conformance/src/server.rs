@@ -960,6 +960,12 @@ pub async fn stations_keep_their_latest_report(store: Arc<dyn ServerStore>) {
         parked: 2,
         oldest_unsent_at: Some(ago(600)),
         clock_offset_micros: -1_500_000,
+        parked_changes: vec![jcselect_sync::wire::ParkedChange {
+            entity_type: "Voter".into(),
+            entity_id: Uuid::new_v4(),
+            reason: Some("القلم غير موجود".into()),
+            attempts: 5,
+        }],
     };
     let user = Uuid::new_v4();
     let first = StationSeen {

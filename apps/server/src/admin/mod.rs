@@ -30,6 +30,7 @@ pub fn routes() -> Router<AppState> {
         .route("/admin/login", post(login))
         .route("/admin/logout", post(logout))
         .route("/admin/api/overview", get(overview_json))
+        .route("/admin/api/pens/{pen}/votes", get(pen_votes))
         .route("/admin/assets/admin.js", get(script))
         .route("/admin/assets/admin.css", get(style))
 }
@@ -172,6 +173,31 @@ async fn overview_json(State(app): State<AppState>, headers: HeaderMap) -> Respo
         }
         Err(error) => {
             tracing::error!(%error, "the control room's overview failed");
+            crate::http::ApiError::from(jcselect_sync::store::StoreError::Config {
+                store: "admin",
+                message: error.to_string(),
+            })
+            .into_response()
+        }
+    }
+}
+
+/// When each voter of a pen was marked: the page draws the pen's turnout
+/// over the day from it (in the browser's own time zone); 401 without an
+/// admin's session.
+async fn pen_votes(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    axum::extract::Path(pen): axum::extract::Path<uuid::Uuid>,
+) -> Response {
+    if session::admin(&app, &headers).await.is_none() {
+        return crate::http::ApiError::unauthorized("log in to the control room at /admin")
+            .into_response();
+    }
+    match overview::pen_votes(app.store.as_ref(), pen).await {
+        Ok(votes) => Json(votes).into_response(),
+        Err(error) => {
+            tracing::error!(%error, "a pen's votes could not be read");
             crate::http::ApiError::from(jcselect_sync::store::StoreError::Config {
                 store: "admin",
                 message: error.to_string(),

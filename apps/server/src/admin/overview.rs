@@ -91,6 +91,8 @@ pub struct StationRow {
     pub clock_offset_seconds: f64,
     /// How it is doing.
     pub health: Health,
+    /// The first of its parked changes, with the server's reasons.
+    pub parked_changes: Vec<jcselect_sync::wire::ParkedChange>,
 }
 
 /// A conflict or a duplicate mark, as the page shows it: both versions,
@@ -363,6 +365,7 @@ impl Board {
                 oldest_unsent_at: station.report.oldest_unsent_at,
                 clock_offset_seconds: station.report.clock_offset_micros as f64 / 1e6,
                 health: self.thresholds.health(&station, now),
+                parked_changes: station.report.parked_changes.clone(),
             };
             for pen in &user.pens {
                 by_pen.entry(*pen).or_default().push(row.clone());
@@ -428,6 +431,44 @@ impl Board {
             centre,
         })
     }
+}
+
+/// A pen's live voters and when each who voted was marked.
+#[derive(Debug, Clone, Serialize)]
+pub struct PenVotes {
+    /// Live voters of the pen.
+    pub voters: u64,
+    /// The marks' times, earliest first.
+    pub voted_at: Vec<Timestamp>,
+}
+
+/// The votes of one pen (its voters read through the `pen_id` index).
+pub async fn pen_votes(store: &dyn ServerStore, pen: Uuid) -> Result<PenVotes, ServerError> {
+    let pens = [FieldValue::Uuid(pen)];
+    let mut tx = store.begin_push().await?;
+    let records = tx
+        .find_matching(
+            Voter::DECL,
+            &[FieldIn {
+                field: "pen_id",
+                values: &pens,
+            }],
+        )
+        .await?;
+    drop(tx);
+    let mut votes = PenVotes {
+        voters: 0,
+        voted_at: Vec::new(),
+    };
+    for record in records.iter().filter(|record| !record.is_tombstone()) {
+        votes.voters += 1;
+        let voter = Voter::from_record(record).map_err(jcselect_sync::store::StoreError::from)?;
+        if let (true, Some(at)) = (voter.has_voted, voter.voted_at) {
+            votes.voted_at.push(at);
+        }
+    }
+    votes.voted_at.sort();
+    Ok(votes)
 }
 
 /// A per-pen gauge: its name, its help text, its value for a pen.
@@ -520,6 +561,7 @@ mod tests {
                 parked,
                 oldest_unsent_at: unsent_for.map(|s| now.plus_micros(-s * 1_000_000)),
                 clock_offset_micros: 0,
+                parked_changes: vec![],
             },
             user_id: uuid::Uuid::nil(),
             seen_at: now.plus_micros(-silent * 1_000_000),

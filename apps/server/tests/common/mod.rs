@@ -223,10 +223,7 @@ impl Api {
             .http
             .post(format!("{}/sync/push", self.base))
             .bearer_auth(&self.token)
-            .header(
-                jcselect_sync::wire::STATION_HEADER,
-                serde_json::to_string(report).unwrap(),
-            )
+            .header(jcselect_sync::wire::STATION_HEADER, report.header_value())
             .json(&serde_json::json!({"client_id": report.client_id, "changes": []}))
             .send()
             .await

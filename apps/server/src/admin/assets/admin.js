@@ -15,6 +15,7 @@ const WORDS = {
     station: "Station", conflicts: "Conflicts today", duplicates: "Duplicate marks today",
     incidents: "Conflicts and duplicate marks", field: "Field", kept: "Kept", dropped: "Dropped",
     SYNC_CONFLICT: "Conflict", DUPLICATE_VOTE_MARK: "Duplicate mark", by: "by",
+    turnout_day: "Votes per hour today", parked_changes: "Parked changes", record: "Record", attempts: "Attempts", reason: "The server's reason",
     none: "no station", never: "never", ago: "ago", s: "s", min: "min", h: "h",
     pens: "pens", red_pens: "red", amber_pens: "amber", unsent_total: "unsent changes",
     parked_total: "parked", voted: "voted", close: "Close", of_pen: "Stations of",
@@ -30,6 +31,7 @@ const WORDS = {
     station: "المحطة", conflicts: "تعارضات اليوم", duplicates: "تأشير مكرر اليوم",
     incidents: "التعارضات والتأشير المكرر", field: "الحقل", kept: "المعتمد", dropped: "المستبعد",
     SYNC_CONFLICT: "تعارض", DUPLICATE_VOTE_MARK: "تأشير مكرر", by: "بواسطة",
+    turnout_day: "الأصوات في كل ساعة اليوم", parked_changes: "التغييرات الموقوفة", record: "السجل", attempts: "المحاولات", reason: "سبب الخادم",
     ago: "مضت", s: "ث", min: "د", h: "س", pens: "أقلام", red_pens: "أحمر", amber_pens: "برتقالي",
     unsent_total: "تغييرات غير مرسلة", parked_total: "موقوفة", voted: "اقترعوا", close: "إغلاق",
     of_pen: "محطات", no_stations: "لم تتزامن أي محطة لهذا القلم بعد.",
@@ -136,13 +138,89 @@ function renderDetail(now) {
     header(table, STATION_COLUMNS, false);
     table.tBodies[0].replaceChildren(...stationRows(pen.stations, now));
     parts.push(table);
+    const parked = pen.stations.flatMap((s) => s.parked_changes.map((change) => [s, change]));
+    if (parked.length) {
+      const heading = document.createElement("h3");
+      heading.textContent = t("parked_changes");
+      const list = document.createElement("table");
+      list.id = "parked-changes";
+      list.createTHead();
+      list.createTBody();
+      header(list, [["user"], ["record"], ["attempts"], ["reason"]], false);
+      list.tBodies[0].replaceChildren(...parked.map(([s, change]) => {
+        const tr = document.createElement("tr");
+        tr.dataset.entity = change.entity_id;
+        tr.append(
+          cell(s.username), cell(`${change.entity_type} ${change.entity_id}`),
+          cell(String(change.attempts), "num"), cell(change.reason || "–"),
+        );
+        return tr;
+      }));
+      parts.push(heading, list);
+    }
   }
+  const chart = document.createElement("div");
+  chart.id = "turnout-chart";
+  parts.push(chart);
+  drawTurnout(pen.id, chart);
   if (pen.incidents.length) {
     const heading = document.createElement("h3");
     heading.textContent = t("incidents");
     parts.push(heading, ...pen.incidents.map((incident) => incidentBlock(incident, now)));
   }
   detail.replaceChildren(...parts);
+}
+
+// The pen's votes per hour of the day (the browser's time), as bars; the
+// last chart drawn stands in while the next is fetched.
+let lastChart = null;
+async function drawTurnout(penId, into) {
+  if (lastChart && lastChart.pen === penId) {
+    into.replaceChildren(...lastChart.nodes.map((node) => node.cloneNode(true)));
+  }
+  const answer = await fetch(`/admin/api/pens/${penId}/votes`, { credentials: "same-origin", cache: "no-store" });
+  if (!answer.ok) return;
+  const votes = await answer.json();
+  const hours = new Array(24).fill(0);
+  const today = new Date().toDateString();
+  for (const at of votes.voted_at) {
+    const when = new Date(at);
+    if (when.toDateString() === today) hours[when.getHours()] += 1;
+  }
+  const used = hours.map((n, hour) => [hour, n]).filter(([, n]) => n > 0).map(([hour]) => hour);
+  const first = used.length ? Math.min(...used, 7) : 7;
+  const last = Math.max(new Date().getHours(), ...used, first);
+  const shown = hours.slice(first, last + 1);
+  const top = Math.max(1, ...shown);
+  const width = 28 * shown.length, height = 120;
+  const ns = "http://www.w3.org/2000/svg";
+  const svg = document.createElementNS(ns, "svg");
+  svg.setAttribute("width", String(width));
+  svg.setAttribute("height", String(height + 20));
+  svg.setAttribute("role", "img");
+  svg.setAttribute("aria-label", `${t("turnout_day")}: ${votes.voted_at.length} / ${votes.voters}`);
+  shown.forEach((n, i) => {
+    const bar = document.createElementNS(ns, "rect");
+    const h = Math.round((height * n) / top);
+    bar.setAttribute("x", String(i * 28 + 4));
+    bar.setAttribute("y", String(height - h));
+    bar.setAttribute("width", "20");
+    bar.setAttribute("height", String(h));
+    bar.setAttribute("class", "bar");
+    const tip = document.createElementNS(ns, "title");
+    tip.textContent = `${first + i}:00 — ${n}`;
+    bar.appendChild(tip);
+    const label = document.createElementNS(ns, "text");
+    label.setAttribute("x", String(i * 28 + 14));
+    label.setAttribute("y", String(height + 15));
+    label.setAttribute("text-anchor", "middle");
+    label.textContent = String(first + i);
+    svg.append(bar, label);
+  });
+  const heading = document.createElement("h3");
+  heading.textContent = `${t("turnout_day")}: ${votes.voted_at.length} / ${votes.voters}`;
+  into.replaceChildren(heading, svg);
+  lastChart = { pen: penId, nodes: [heading, svg] };
 }
 
 function text(value) {
