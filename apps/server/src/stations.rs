@@ -16,7 +16,7 @@ use jcselect_sync::Timestamp;
 use uuid::Uuid;
 
 /// How long an unchanged report goes unwritten.
-pub const REWRITE_AFTER: Duration = Duration::from_secs(15);
+pub const REWRITE_AFTER: Duration = Duration::from_secs(5);
 /// Longest report header read, bytes.
 const MAX_REPORT_BYTES: usize = 4096;
 

@@ -18,11 +18,11 @@ use uuid::Uuid;
 use crate::error::ServerError;
 
 /// How long the turnout count is reused.
-const TURNOUT_KEPT: Duration = Duration::from_secs(15);
+const TURNOUT_KEPT: Duration = Duration::from_secs(5);
 /// How long a user's name and pens are reused.
 const USERS_KEPT: Duration = Duration::from_secs(30);
 /// How long the incidents (conflicts, duplicate marks) are reused.
-const INCIDENTS_KEPT: Duration = Duration::from_secs(10);
+const INCIDENTS_KEPT: Duration = Duration::from_secs(5);
 /// Incidents a pen's row carries for its detail (the newest).
 const INCIDENTS_LISTED: usize = 50;
 /// The audit actions the control room shows.
