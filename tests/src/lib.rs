@@ -4,6 +4,7 @@
 
 pub mod desktop;
 pub mod middlebox;
+pub mod webdriver;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -157,11 +157,11 @@ struct ServeArgs {
     #[arg(long, env = "JCSELECT_REFRESH_TTL_SECONDS")]
     refresh_ttl_seconds: Option<u64>,
     /// The control room at /admin: a station not heard from for this long,
-    /// or holding changes this old, turns amber, seconds (30–86400).
+    /// or holding changes this old, turns amber, seconds (10–86400).
     /// [default: 600]
     #[arg(long, env = "JCSELECT_STATION_AMBER_SECONDS")]
     station_amber_seconds: Option<u64>,
-    /// … and red (as does any parked change), seconds (60–604800, not
+    /// … and red (as does any parked change), seconds (20–604800, not
     /// less than the amber threshold). [default: 1800]
     #[arg(long, env = "JCSELECT_STATION_RED_SECONDS")]
     station_red_seconds: Option<u64>,

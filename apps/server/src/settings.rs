@@ -145,14 +145,14 @@ const REFRESH_TTL: Bounded = Bounded {
 const STATION_AMBER: Bounded = Bounded {
     name: "station_amber_seconds",
     default: 600,
-    min: 30,
+    min: 10,
     max: 86_400,
 };
 
 const STATION_RED: Bounded = Bounded {
     name: "station_red_seconds",
     default: 1_800,
-    min: 60,
+    min: 20,
     max: 604_800,
 };
 

@@ -64,7 +64,7 @@ impl Browser {
                     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
                     "--no-first-run", "--disable-background-networking",
                     "--disable-component-update", "--disable-sync",
-                    "--window-size=1400,900",
+                    "--window-size=1400,1500",
                     format!("--user-data-dir={}", profile.display()),
                 ]
             }
@@ -153,8 +153,8 @@ impl Browser {
         .await
     }
 
-    /// Waits until `script` returns `true` (up to 20 s); returns what it
-    /// last returned otherwise, for the failure's message.
+    /// Waits until `script` returns `true` (up to 45 s); fails with what
+    /// the page says otherwise.
     pub async fn wait_for(&self, script: &str, describe: &str) {
         let started = Instant::now();
         loop {
@@ -163,8 +163,8 @@ impl Browser {
                 return;
             }
             assert!(
-                started.elapsed() < Duration::from_secs(20),
-                "waited 20 s for {describe}; the page says {}",
+                started.elapsed() < Duration::from_secs(45),
+                "waited 45 s for {describe}; the page says {}",
                 self.run("return document.body.innerText").await
             );
             tokio::time::sleep(Duration::from_millis(200)).await;
