@@ -95,19 +95,8 @@ fn ms(duration: Duration) -> String {
 }
 
 fn main() {
-    let sizes: Vec<usize> = std::env::var("JCSELECT_BENCH_PENS")
-        .unwrap_or_else(|_| "700,7000".into())
-        .split(',')
-        .filter_map(|n| n.trim().parse().ok())
-        .collect();
-    let command = format!(
-        "JCSELECT_BENCH_PENS={} cargo bench -p jcselect-benches --bench control_room",
-        sizes
-            .iter()
-            .map(usize::to_string)
-            .collect::<Vec<_>>()
-            .join(",")
-    );
+    let (sizes, sizes_given) = jcselect_benches::sizes("JCSELECT_BENCH_PENS", "700,7000");
+    let command = format!("{sizes_given} cargo bench -p jcselect-benches --bench control_room");
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {
         let mut rows = Vec::new();

@@ -150,18 +150,8 @@ async fn sizes(
 }
 
 fn main() {
-    let pens: Vec<usize> = std::env::var("JCSELECT_BENCH_PENS")
-        .unwrap_or_else(|_| "700,7000".into())
-        .split(',')
-        .filter_map(|n| n.trim().parse().ok())
-        .collect();
-    let command = format!(
-        "JCSELECT_BENCH_PENS={} cargo bench -p jcselect-benches --bench import",
-        pens.iter()
-            .map(usize::to_string)
-            .collect::<Vec<_>>()
-            .join(",")
-    );
+    let (pens, sizes_given) = jcselect_benches::sizes("JCSELECT_BENCH_PENS", "700,7000");
+    let command = format!("{sizes_given} cargo bench -p jcselect-benches --bench import");
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {
         let mut rows = jcselect_benches::section_rows("import");

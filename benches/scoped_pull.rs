@@ -487,18 +487,10 @@ fn section(rows: Vec<String>, command: &str) -> String {
 }
 
 fn main() {
-    let pens: Vec<usize> = std::env::var("JCSELECT_BENCH_PENS")
-        .unwrap_or_else(|_| "100,1000".into())
-        .split(',')
-        .filter_map(|n| n.trim().parse().ok())
-        .collect();
+    let (pens, sizes_given) = jcselect_benches::sizes("JCSELECT_BENCH_PENS", "100,1000");
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let command = format!(
-        "JCSELECT_BENCH_PENS={}{} cargo bench -p jcselect-benches --bench scoped_pull",
-        pens.iter()
-            .map(usize::to_string)
-            .collect::<Vec<_>>()
-            .join(","),
+        "{sizes_given}{} cargo bench -p jcselect-benches --bench scoped_pull",
         if std::env::var("JCSELECT_TEST_POSTGRES_URL").is_ok() {
             " JCSELECT_TEST_POSTGRES_URL=…"
         } else {

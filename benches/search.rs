@@ -233,19 +233,8 @@ async fn size(count: usize) -> Vec<String> {
 }
 
 fn main() {
-    let sizes: Vec<usize> = std::env::var("JCSELECT_BENCH_VOTERS")
-        .unwrap_or_else(|_| "30000,300000".into())
-        .split(',')
-        .filter_map(|n| n.trim().parse().ok())
-        .collect();
-    let command = format!(
-        "JCSELECT_BENCH_VOTERS={} cargo bench -p jcselect-benches --bench search",
-        sizes
-            .iter()
-            .map(usize::to_string)
-            .collect::<Vec<_>>()
-            .join(",")
-    );
+    let (sizes, sizes_given) = jcselect_benches::sizes("JCSELECT_BENCH_VOTERS", "30000,300000");
+    let command = format!("{sizes_given} cargo bench -p jcselect-benches --bench search");
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {
         let mut rows = Vec::new();

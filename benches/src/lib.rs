@@ -107,6 +107,23 @@ pub async fn settle_postgres(url: &str) {
     pool.close().await;
 }
 
+/// The sizes a benchmark runs at: the comma-separated list in `variable`,
+/// else `default`; and how that variable reads in the benchmark's command
+/// line (`VARIABLE=a,b`).
+pub fn sizes(variable: &str, default: &str) -> (Vec<usize>, String) {
+    let sizes: Vec<usize> = std::env::var(variable)
+        .unwrap_or_else(|_| default.into())
+        .split(',')
+        .filter_map(|n| n.trim().parse().ok())
+        .collect();
+    let shown = sizes
+        .iter()
+        .map(usize::to_string)
+        .collect::<Vec<_>>()
+        .join(",");
+    (sizes, format!("{variable}={shown}"))
+}
+
 /// Whether `JCSELECT_BENCH_DATABASES` (default: every one) names
 /// `database` (`sqlite`, `postgres`).
 pub fn wanted(database: &str) -> bool {

@@ -368,15 +368,17 @@ impl SyncEngine {
                 .into_iter()
                 .filter(|(entry, _)| !sent_this_cycle.contains(&entry.change_id))
                 .collect();
+            // what this round's requests tell the server of the station
+            let station = self.station_report().await?;
             if ready.is_empty() {
                 if sent_this_cycle.is_empty() {
-                    self.push_batch(token, Vec::new(), report).await?;
+                    self.push_batch(token, Vec::new(), &station, report).await?;
                 }
                 return Ok(());
             }
             for batch in self.batches(ready) {
                 sent_this_cycle.extend(batch.iter().map(|(entry, _)| entry.change_id));
-                self.push_batch(token, batch, report).await?;
+                self.push_batch(token, batch, &station, report).await?;
             }
         }
     }
@@ -421,6 +423,7 @@ impl SyncEngine {
         &self,
         token: &str,
         batch: Vec<(OutboxEntry, EntityChange)>,
+        station: &StationReport,
         report: &mut SyncReport,
     ) -> Result<(), SyncError> {
         let (entries, changes): (Vec<OutboxEntry>, Vec<EntityChange>) = batch.into_iter().unzip();
@@ -429,8 +432,7 @@ impl SyncEngine {
             changes,
         };
         let sent = self.state.clock().wall();
-        let station = self.station_report().await?;
-        let answer = match self.transport.push(token, &request, Some(&station)).await {
+        let answer = match self.transport.push(token, &request, Some(station)).await {
             Ok(answer) => answer,
             Err(TransportError::TooLarge(message)) if entries.len() > 1 => {
                 // the server or a proxy takes less than we sent: send the
@@ -439,8 +441,8 @@ impl SyncEngine {
                 tracing::warn!(%message, changes = entries.len(), "push too large; splitting the batch");
                 let mut halves = entries.into_iter().zip(request.changes).collect::<Vec<_>>();
                 let second = halves.split_off(halves.len() / 2);
-                Box::pin(self.push_batch(token, halves, report)).await?;
-                return Box::pin(self.push_batch(token, second, report)).await;
+                Box::pin(self.push_batch(token, halves, station, report)).await?;
+                return Box::pin(self.push_batch(token, second, station, report)).await;
             }
             Err(error) => {
                 if error.is_slow_link() {
@@ -577,6 +579,8 @@ impl SyncEngine {
             actor,
         };
         let limit = usize::try_from(self.settings.sync_pull_page_size).unwrap_or(100);
+        // what this phase's requests tell the server of the station
+        let station = self.station_report().await?;
         for _ in 0..self.settings.sync_max_pull_pages {
             let cursor = self.state.cursor().await?;
             let from = PullFrom::Cursor(
@@ -586,7 +590,6 @@ impl SyncEngine {
                     .transpose()
                     .map_err(StoreError::from)?,
             );
-            let station = self.station_report().await?;
             let page = match self
                 .transport
                 .pull(token, from, limit, Some(&station))
