@@ -1,9 +1,10 @@
 //! The control room's overview at fleet size: N pens, one operator and
 //! one reporting station per pen (10 voters each: the turnout count over
-//! 4.2 M voters is measured by `benches/import.rs`). Times
-//! `Board::overview` — what every open page asks for every 3 s — cold (no
-//! user looked up yet), warm (users and counts reused), and once the
-//! counts are due again; and the size of the JSON the page downloads.
+//! 4.2 M voters is measured by `benches/import.rs`). Times the snapshot
+//! every open page shares (`Board::snapshot`) cold (no user read yet),
+//! warm (nothing changed), and once a tenth of the stations reported again
+//! and the counts are due; and the JSON a page downloads: everything on
+//! its first poll, then only the rows changed since its last.
 //!
 //! `JCSELECT_BENCH_PENS=700,7000 cargo bench -p jcselect-benches --bench
 //! control_room` (SQLite). Writes its section of BENCHMARKS.md.
@@ -11,7 +12,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use jcselect_server::admin::{Board, Thresholds};
+use jcselect_server::admin::{Board, Thresholds, SNAPSHOT_KEPT};
 use jcselect_server::users::{add_user, NewUser};
 use jcselect_store_conformance::fixture::{pen, update, voter, World};
 use jcselect_sync::auth::Role;
@@ -83,11 +84,29 @@ async fn seed(store: &Arc<dyn ServerStore>, pens: usize) {
     }
 }
 
-async fn timed_overview(board: &Board, store: &Arc<dyn ServerStore>) -> (Duration, usize) {
+/// Takes the shared snapshot; returns how long it took and the JSON a
+/// page holding `since` downloads, and the new version.
+async fn timed_poll(
+    board: &Board,
+    store: &Arc<dyn ServerStore>,
+    since: Option<&str>,
+) -> (Duration, usize, String) {
     let start = Instant::now();
-    let overview = board.overview(store.as_ref()).await.unwrap();
+    let snapshot = board.snapshot(store.as_ref()).await.unwrap();
     let took = start.elapsed();
-    (took, serde_json::to_vec(&overview).unwrap().len())
+    let delta = snapshot.delta(since);
+    let bytes = serde_json::to_vec(&delta).unwrap().len();
+    (took, bytes, delta.version.clone())
+}
+
+/// A tenth of the stations report again (as each does on every sync).
+async fn a_tenth_report(store: &Arc<dyn ServerStore>) {
+    let stations = store.stations().await.unwrap();
+    for station in stations.iter().step_by(10) {
+        let mut again = station.clone();
+        again.seen_at = Timestamp::now();
+        store.put_station(&again).await.unwrap();
+    }
 }
 
 fn ms(duration: Duration) -> String {
@@ -116,16 +135,21 @@ fn main() {
                 },
                 registry,
             );
-            let (cold, bytes) = timed_overview(&board, &store).await;
-            let (warm, _) = timed_overview(&board, &store).await;
+            let (cold, full, version) = timed_poll(&board, &store, None).await;
+            tokio::time::sleep(SNAPSHOT_KEPT).await;
+            let (warm, unchanged, version) = timed_poll(&board, &store, Some(&version)).await;
+            a_tenth_report(&store).await;
             tokio::time::sleep(Duration::from_secs(6)).await;
-            let (due, _) = timed_overview(&board, &store).await;
+            let (due, changed, _) = timed_poll(&board, &store, Some(&version)).await;
+            let kb = |bytes: usize| format!("{:.1} kB", bytes as f64 / 1e3);
             let row = format!(
-                "| sqlite | {pens} | {pens} | {} | {} | {} | {:.1} MB |",
+                "| sqlite | {pens} | {pens} | {} | {} | {} | {} | {} | {} |",
                 ms(cold),
                 ms(warm),
                 ms(due),
-                bytes as f64 / 1e6
+                kb(full),
+                kb(unchanged),
+                kb(changed),
             );
             println!("{row}");
             rows.push(row);
@@ -134,8 +158,8 @@ fn main() {
         }
         let content = format!(
             "## The control room's overview\n\n\
-             Written by `benches/control_room.rs` (`{command}`), {}. `Board::overview` — what each open `/admin` page asks for every 3 s — over pens with one operator and one reporting station each: *cold* (no user looked up yet: a user record and a log-in per station), *warm* (users and counts reused), *counts due* (turnout and incidents read again, users still known); and the JSON the page downloads each time.\n\n\
-             | database | pens | stations | cold | warm | counts due | JSON |\n|---|---|---|---|---|---|---|\n{}\n",
+             Written by `benches/control_room.rs` (`{command}`), {}. `Board::snapshot` — the overview every open `/admin` page and `/metrics` share, taken again at most once a second — over pens with one operator and one reporting station each: *cold* (the server's first: every user and log-in read, turnout and incidents counted), *warm* (a second later, nothing changed: counts and users reused), *a tenth reported, counts due* (700 or 7,000 stations reported again and the turnout and incidents are read again); and the JSON a page downloads: its first poll (every pen), then only the rows changed since its last poll.\n\n\
+             | database | pens | stations | cold | warm | a tenth reported, counts due | first poll | next poll, nothing changed | next poll, a tenth reported |\n|---|---|---|---|---|---|---|---|---|\n{}\n",
             Timestamp::now(),
             rows.join("\n")
         );

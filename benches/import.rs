@@ -134,6 +134,7 @@ async fn sizes(
             <jcselect_entities::Voter as jcselect_sync::Syncable>::DECL,
             "pen_id",
             "has_voted",
+            None,
         )
         .await
         .unwrap();

@@ -19,7 +19,7 @@ use crate::auth::ScopeFilter;
 use crate::decl::ScopeDecl;
 use crate::registry::Registry;
 use crate::scope::{RecordIndex, RecordKey, Scope};
-use crate::store::{LogEntry, LogQuery, ServerStore, StoreError};
+use crate::store::{LogEntry, ServerStore, StoreError};
 use crate::timestamp::Timestamp;
 
 /// Log rows read at a time.
@@ -151,22 +151,11 @@ async fn live_entries(
     up_to_seq: i64,
 ) -> Result<Vec<LogEntry>, StoreError> {
     let mut entries: Vec<LogEntry> = Vec::new();
-    loop {
-        let page = store
-            .read_log(&LogQuery {
-                after_seq: entries.last().map_or(0, |last| last.receive_seq),
-                offset: 0,
-                up_to_seq,
-                scope: scope.clone(),
-                limit: PAGE,
-                with_superseded: false,
-            })
-            .await?;
-        if page.is_empty() {
-            return Ok(entries);
-        }
+    let mut pages = crate::store::LogPages::new(store, 0, up_to_seq, scope, PAGE);
+    while let Some(page) = pages.next_page().await? {
         entries.extend(page);
     }
+    Ok(entries)
 }
 
 /// Turns the live entries of the records `entries` name into stubs (in

@@ -162,6 +162,29 @@ async fn a_person_at_the_centre_sees_stations_fall_behind_and_catch_up() {
         std::fs::write(path, browser.screenshot().await).unwrap();
     }
 
+    // 120 more pens at the centre: the open page learns of them from its
+    // next poll (only what changed) and shows a hundred rows at a time
+    let more: Vec<_> = (0..120)
+        .map(|n| fixture::pen(&format!("قلم {}", n + 10)))
+        .collect();
+    centre.dao.save(&more).await.unwrap();
+    sync(&centre).await;
+    browser
+        .wait_for(
+            "return document.getElementById('rows').innerText.trim() === '1–100 of 121' \
+             && document.querySelectorAll('#pens tbody tr').length === 100",
+            "the first hundred of 121 pens (the pen the server never heard of is not one)",
+        )
+        .await;
+    browser.click("#next").await;
+    browser
+        .wait_for(
+            "return document.getElementById('rows').innerText.trim() === '101–121 of 121' \
+             && document.querySelectorAll('#pens tbody tr').length === 21",
+            "the last 21 pens on the second page",
+        )
+        .await;
+
     // the page in Arabic: right to left, Arabic headings
     browser.open(&format!("{base}/admin?lang=ar")).await;
     browser

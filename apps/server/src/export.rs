@@ -8,7 +8,7 @@ use std::io::Write;
 use jcselect_entities::{AuditLog, Party, Pen, User, Voter};
 use jcselect_sync::auth::ScopeFilter;
 use jcselect_sync::decl::EntityDecl;
-use jcselect_sync::store::{LogQuery, ServerStore, StoreError};
+use jcselect_sync::store::{LogPages, ServerStore, StoreError};
 use jcselect_sync::{Record, Syncable};
 use uuid::Uuid;
 
@@ -268,23 +268,9 @@ impl<W: Write> Sheet<W> {
 /// index of the change log.
 async fn pen_audit_rows(store: &dyn ServerStore, pen: Uuid) -> Result<Vec<AuditLog>, ServerError> {
     let head = store.log_head().await?.receive_seq;
-    let mut after_seq = 0;
+    let mut pages = LogPages::new(store, 0, head, ScopeFilter::GlobalAnd(vec![pen]), PAGE);
     let mut audits = Vec::new();
-    loop {
-        let page = store
-            .read_log(&LogQuery {
-                after_seq,
-                offset: 0,
-                up_to_seq: head,
-                scope: ScopeFilter::GlobalAnd(vec![pen]),
-                limit: PAGE,
-                with_superseded: false,
-            })
-            .await?;
-        let Some(last) = page.last() else {
-            return Ok(audits);
-        };
-        after_seq = last.receive_seq;
+    while let Some(page) = pages.next_page().await? {
         for entry in page {
             if entry.scope == Some(pen) && entry.entity_type == AuditLog::DECL.name {
                 let record =
@@ -295,6 +281,7 @@ async fn pen_audit_rows(store: &dyn ServerStore, pen: Uuid) -> Result<Vec<AuditL
             }
         }
     }
+    Ok(audits)
 }
 
 /// The live pen of this town and label.

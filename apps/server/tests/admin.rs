@@ -18,6 +18,7 @@ use uuid::Uuid;
 on_every_database!(
     the_control_room_is_for_admins_behind_a_safe_cookie,
     the_overview_shows_each_pen_s_stations_and_turnout,
+    the_turnout_follows_every_change_between_full_counts,
 );
 
 /// A client that does not follow redirects (to see the cookie being set).
@@ -53,8 +54,14 @@ fn session_cookie(response: &reqwest::Response) -> (String, String) {
 }
 
 async fn overview(base: &str, cookie: &str) -> reqwest::Response {
+    overview_since(base, cookie, &[]).await
+}
+
+/// The overview with this query (`since`).
+async fn overview_since(base: &str, cookie: &str, query: &[(&str, &str)]) -> reqwest::Response {
     browser()
         .get(format!("{base}/admin/api/overview"))
+        .query(query)
         .header("cookie", cookie)
         .send()
         .await
@@ -295,7 +302,11 @@ async fn the_overview_shows_each_pen_s_stations_and_turnout(database: TestDataba
         "{metrics}"
     );
 
-    // the station sends its changes: green again
+    assert_eq!(seen["full"], true, "a first poll gets every pen");
+    assert_eq!(seen["pens"].as_array().unwrap().len(), 2);
+
+    // the station sends its changes: green again, and a page that holds
+    // the last version gets only that pen's row
     operator
         .push_reporting(&StationReport {
             pending: 0,
@@ -304,11 +315,92 @@ async fn the_overview_shows_each_pen_s_stations_and_turnout(database: TestDataba
             ..station.clone()
         })
         .await;
-    let seen: Value = overview(&base, &cookie).await.json().await.unwrap();
-    let a = pen_row(&seen, "A");
+    tokio::time::sleep(jcselect_server::admin::SNAPSHOT_KEPT).await;
+    let since = seen["version"].as_str().unwrap();
+    let changed: Value = overview_since(&base, &cookie, &[("since", since)])
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(changed["full"], false, "{changed}");
+    let rows = changed["pens"].as_array().unwrap();
     assert_eq!(
-        (&a["health"], &a["unsent"]),
-        (&Value::from("green"), &Value::from(0))
+        rows.len(),
+        1,
+        "only the pen whose station reported: {changed}"
     );
+    assert_eq!(
+        (&rows[0]["label"], &rows[0]["health"], &rows[0]["unsent"]),
+        (&Value::from("A"), &Value::from("green"), &Value::from(0))
+    );
+    assert_ne!(changed["version"], seen["version"]);
+    server.stop().await;
+}
+
+/// The turnout kept from the change log (a full count only at the start
+/// here) follows marks, soft deletes and new voters of each pen.
+async fn the_turnout_follows_every_change_between_full_counts(database: TestDatabase) {
+    use jcselect_server::admin::{Cadence, TurnoutCounter};
+    use jcselect_sync::Syncable;
+    let url = database.url();
+    let server = InProcess::start(&url).await;
+    let base = server.base();
+    let admin_id = user(&url, "chief", Role::Admin, vec![], None).await;
+    let admin = Api::new(&base, &token("chief", admin_id, Role::Admin, &[]));
+    let store = jcselect_server::database::open_store(&url, jcselect_server::registry().unwrap())
+        .await
+        .unwrap();
+    let counter = TurnoutCounter::new(
+        jcselect_entities::Voter::DECL,
+        "pen_id",
+        "has_voted",
+        Cadence {
+            kept: std::time::Duration::ZERO,
+            full_every: std::time::Duration::from_secs(3_600),
+        },
+    );
+    let (pen_a, pen_b) = (pen("A"), pen("B"));
+    let mut voters = [
+        voter(&pen_a, "1", "أحمد"),
+        voter(&pen_a, "2", "سمير"),
+        voter(&pen_b, "1", "هدى"),
+    ];
+    let mut changes = vec![update(&pen_a), update(&pen_b)];
+    changes.extend(voters.iter().map(update));
+    assert_eq!(admin.push(changes).await.0, 200);
+    let counts = |turnout: &jcselect_server::admin::Turnout| {
+        (
+            turnout.get(&pen_a.id).copied(),
+            turnout.get(&pen_b.id).copied(),
+        )
+    };
+    let first = counter.current(store.as_ref()).await.unwrap();
+    assert_eq!(counts(&first), (Some((2, 0)), Some((1, 0))));
+
+    let now = Timestamp::now();
+    (voters[0].has_voted, voters[0].voted_at) = (true, Some(now));
+    voters[0].voted_by_operator_id = Some(admin_id);
+    voters[0].updated_at = now;
+    voters[2].deleted_at = Some(now);
+    voters[2].updated_at = now;
+    assert_eq!(
+        admin
+            .push(vec![update(&voters[0]), update(&voters[2])])
+            .await
+            .0,
+        200
+    );
+    let second = counter.current(store.as_ref()).await.unwrap();
+    assert_eq!(
+        counts(&second),
+        (Some((2, 1)), None),
+        "a mark counted; a pen whose last voter was deleted has none"
+    );
+
+    let newcomer = voter(&pen_b, "2", "ريم");
+    assert_eq!(admin.push(vec![update(&newcomer)]).await.0, 200);
+    let third = counter.current(store.as_ref()).await.unwrap();
+    assert_eq!(counts(&third), (Some((2, 1)), Some((1, 0))));
+    drop(store);
     server.stop().await;
 }

@@ -62,6 +62,6 @@ pub struct FieldIn<'v> {
 pub use client::{ClientStore, ClientTransaction, OutboxEntry, OutboxState, OutboxSummary};
 pub use error::StoreError;
 pub use server::{
-    LogEntry, LogPosition, LogQuery, Login, ParentCount, PushTransaction, RefreshSession,
+    LogEntry, LogPages, LogPosition, LogQuery, Login, ParentCount, PushTransaction, RefreshSession,
     SeenOutcome, ServerStore, StationSeen,
 };

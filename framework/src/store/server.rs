@@ -173,6 +173,56 @@ pub struct LogQuery {
     pub with_superseded: bool,
 }
 
+/// The current versions the change log holds after a position up to a
+/// head, in receive order, a page at a time (stubs of superseded versions
+/// left out).
+pub struct LogPages<'s> {
+    store: &'s dyn ServerStore,
+    query: LogQuery,
+    done: bool,
+}
+
+impl<'s> LogPages<'s> {
+    /// Pages of at most `page` rows of `scope` after `after_seq` up to
+    /// `up_to_seq`.
+    pub fn new(
+        store: &'s dyn ServerStore,
+        after_seq: i64,
+        up_to_seq: i64,
+        scope: ScopeFilter,
+        page: usize,
+    ) -> Self {
+        LogPages {
+            store,
+            query: LogQuery {
+                after_seq,
+                offset: 0,
+                up_to_seq,
+                scope,
+                limit: page.max(1),
+                with_superseded: false,
+            },
+            done: false,
+        }
+    }
+
+    /// The next page; `None` once every row has been read.
+    pub async fn next_page(&mut self) -> Result<Option<Vec<LogEntry>>, StoreError> {
+        if self.done {
+            return Ok(None);
+        }
+        let page = self.store.read_log(&self.query).await?;
+        self.done = page.len() < self.query.limit;
+        match page.last() {
+            Some(last) => {
+                self.query.after_seq = last.receive_seq;
+                Ok(Some(page))
+            }
+            None => Ok(None),
+        }
+    }
+}
+
 /// The server side of a store.
 ///
 /// # Contract
@@ -215,6 +265,10 @@ pub trait ServerStore: Send + Sync {
     /// The log-in of a user name, if any.
     async fn login(&self, username: &str) -> Result<Option<Login>, StoreError>;
 
+    /// Every log-in, in one read (who holds which pens, for the control
+    /// room).
+    async fn logins(&self) -> Result<Vec<Login>, StoreError>;
+
     /// Keeps the latest report of a station (replacing its earlier one).
     async fn put_station(&self, station: &StationSeen) -> Result<(), StoreError>;
 
@@ -250,12 +304,14 @@ pub trait ServerStore: Send + Sync {
     /// For each value of `entity`'s UUID field `parent` (a reference), how
     /// many live records hold it and how many of those have the boolean
     /// field `flag` true (a pen's voters and those who voted), counted in
-    /// the database. Fields of other types are an error.
+    /// the database. With `only`, for those parents alone (a parent with no
+    /// live record is left out). Fields of other types are an error.
     async fn count_per_parent(
         &self,
         entity: &'static EntityDecl,
         parent: &str,
         flag: &str,
+        only: Option<&[Uuid]>,
     ) -> Result<Vec<ParentCount>, StoreError>;
 }
 

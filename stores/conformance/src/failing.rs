@@ -126,13 +126,18 @@ impl ServerStore for FailsMidPush {
         self.0.login(username).await
     }
 
+    async fn logins(&self) -> Result<Vec<Login>, StoreError> {
+        self.0.logins().await
+    }
+
     async fn count_per_parent(
         &self,
         entity: &'static EntityDecl,
         parent: &str,
         flag: &str,
+        only: Option<&[Uuid]>,
     ) -> Result<Vec<ParentCount>, StoreError> {
-        self.0.count_per_parent(entity, parent, flag).await
+        self.0.count_per_parent(entity, parent, flag, only).await
     }
 
     async fn put_station(&self, station: &StationSeen) -> Result<(), StoreError> {

@@ -772,8 +772,19 @@ pub async fn logins_are_kept_replaced_and_never_pulled(store: Arc<dyn ServerStor
     login.pens = vec![];
     login.password_hash = None;
     store.put_login(&login).await.unwrap();
-    assert_eq!(store.login("سامي").await.unwrap(), Some(login));
+    assert_eq!(store.login("سامي").await.unwrap(), Some(login.clone()));
     assert_eq!(store.login("nobody").await.unwrap(), None);
+    let other = Login {
+        username: "rania".into(),
+        user_id: Uuid::now_v7(),
+        password_hash: None,
+        pens: vec![Uuid::now_v7(), Uuid::now_v7()],
+    };
+    store.put_login(&other).await.unwrap();
+    let mut all = store.logins().await.unwrap();
+    all.retain(|kept| kept.username == other.username || kept.username == login.username);
+    all.sort_by(|a, b| a.username.cmp(&b.username));
+    assert_eq!(all, vec![other, login], "every log-in in one read");
     let (changes, _, _) = pull_all(&store, &world.admin, PullFrom::Cursor(None), 1000).await;
     assert!(changes
         .iter()
@@ -1012,7 +1023,7 @@ pub async fn records_are_counted_per_parent(store: Arc<dyn ServerStore>) {
     let answer = push(&store, &world.admin, changes).await;
     assert_eq!(answer.processed_count, 6, "{answer:?}");
     let mut counts = store
-        .count_per_parent(Voter::DECL, "pen_id", "has_voted")
+        .count_per_parent(Voter::DECL, "pen_id", "has_voted", None)
         .await
         .unwrap();
     counts.sort_by_key(|count| if count.parent == world.pen_a.id { 0 } else { 1 });
@@ -1021,8 +1032,30 @@ pub async fn records_are_counted_per_parent(store: Arc<dyn ServerStore>) {
         .map(|count| (count.parent, count.records, count.flagged))
         .collect();
     assert_eq!(seen, vec![(world.pen_a.id, 2, 1), (world.pen_b.id, 1, 1)]);
+    let only_b = store
+        .count_per_parent(
+            Voter::DECL,
+            "pen_id",
+            "has_voted",
+            Some(&[world.pen_b.id, Uuid::now_v7()]),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        only_b
+            .iter()
+            .map(|count| (count.parent, count.records, count.flagged))
+            .collect::<Vec<_>>(),
+        vec![(world.pen_b.id, 1, 1)],
+        "only the parents asked for; one without records is left out"
+    );
+    let none = store
+        .count_per_parent(Voter::DECL, "pen_id", "has_voted", Some(&[]))
+        .await
+        .unwrap();
+    assert!(none.is_empty());
     assert!(store
-        .count_per_parent(Voter::DECL, "full_name", "has_voted")
+        .count_per_parent(Voter::DECL, "full_name", "has_voted", None)
         .await
         .is_err());
 }

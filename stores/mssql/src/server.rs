@@ -28,6 +28,21 @@ fn parse_pens(table: &'static str, text: &str) -> Result<Vec<Uuid>, StoreError> 
     serde_json::from_str(text).map_err(|error| corrupt(table, format!("pens: {error}")))
 }
 
+/// A `sync_logins` row read by [`sql::select_logins`].
+fn login_from_row(row: &Row) -> Result<Login, StoreError> {
+    let bad = |error: tiberius::error::Error| corrupt("sync_logins", error.to_string());
+    let text = |index: usize| row.try_get::<&str, _>(index).map_err(bad);
+    Ok(Login {
+        username: text(0)?.unwrap_or_default().to_owned(),
+        user_id: row
+            .try_get::<Uuid, _>(1)
+            .map_err(bad)?
+            .ok_or_else(|| corrupt("sync_logins", "user_id is null".into()))?,
+        password_hash: text(2)?.map(str::to_owned),
+        pens: parse_pens("sync_logins", text(3)?.unwrap_or("[]"))?,
+    })
+}
+
 async fn fetch(conn: &mut Connection, query: Query<'_>) -> Result<Vec<Row>, StoreError> {
     query
         .query(conn)
@@ -231,26 +246,21 @@ impl ServerStore for MssqlStore {
     }
 
     async fn login(&self, username: &str) -> Result<Option<Login>, StoreError> {
-        let mut query = Query::new(sql::select_login(DIALECT));
+        let mut query = Query::new(sql::select_logins(DIALECT, true));
         query.bind(username.to_owned());
         let mut conn = self.pool.get().await.map_err(pool)?;
         let rows = fetch(&mut conn, query).await?;
-        let Some(row) = rows.first() else {
-            return Ok(None);
-        };
-        let bad = |error: tiberius::error::Error| corrupt("sync_logins", error.to_string());
-        Ok(Some(Login {
-            username: username.to_owned(),
-            user_id: row
-                .try_get::<Uuid, _>(0)
-                .map_err(bad)?
-                .ok_or_else(|| corrupt("sync_logins", "user_id is null".into()))?,
-            password_hash: row.try_get::<&str, _>(1).map_err(bad)?.map(str::to_owned),
-            pens: parse_pens(
-                "sync_logins",
-                row.try_get::<&str, _>(2).map_err(bad)?.unwrap_or("[]"),
-            )?,
-        }))
+        rows.first().map(login_from_row).transpose()
+    }
+
+    async fn logins(&self) -> Result<Vec<Login>, StoreError> {
+        let query = Query::new(sql::select_logins(DIALECT, false));
+        let mut conn = self.pool.get().await.map_err(pool)?;
+        fetch(&mut conn, query)
+            .await?
+            .iter()
+            .map(login_from_row)
+            .collect()
     }
 
     async fn count_per_parent(
@@ -258,28 +268,33 @@ impl ServerStore for MssqlStore {
         entity: &'static EntityDecl,
         parent: &str,
         flag: &str,
+        only: Option<&[Uuid]>,
     ) -> Result<Vec<ParentCount>, StoreError> {
-        let text = sql::count_per_parent(DIALECT, entity, parent, flag).map_err(|message| {
-            StoreError::Config {
-                store: "mssql",
-                message,
-            }
-        })?;
-        let mut conn = self.pool.get().await.map_err(pool)?;
-        let rows = fetch(&mut conn, Query::new(text)).await?;
         let bad = |error: tiberius::error::Error| corrupt(entity.table, error.to_string());
-        rows.iter()
-            .map(|row| {
-                Ok(ParentCount {
+        let mut conn = self.pool.get().await.map_err(pool)?;
+        let mut counts = Vec::new();
+        for parents in sql::parent_chunks(only) {
+            let text = sql::count_per_parent(DIALECT, entity, parent, flag, parents.len())
+                .map_err(|message| StoreError::Config {
+                    store: "mssql",
+                    message,
+                })?;
+            let mut query = Query::new(text);
+            for id in parents {
+                query.bind(*id);
+            }
+            for row in fetch(&mut conn, query).await? {
+                counts.push(ParentCount {
                     parent: row
                         .try_get::<Uuid, _>(0)
                         .map_err(bad)?
                         .ok_or_else(|| corrupt(entity.table, "a null parent".into()))?,
                     records: row.try_get::<i64, _>(1).map_err(bad)?.unwrap_or(0).max(0) as u64,
                     flagged: row.try_get::<i64, _>(2).map_err(bad)?.unwrap_or(0).max(0) as u64,
-                })
-            })
-            .collect()
+                });
+            }
+        }
+        Ok(counts)
     }
 
     async fn put_station(&self, station: &StationSeen) -> Result<(), StoreError> {

@@ -40,7 +40,8 @@ pub fn all_statements(entities: &[&'static EntityDecl]) -> Vec<String> {
         sql::insert_schema_version(DIALECT),
         sql::table_columns(DIALECT),
         sql::upsert_login(DIALECT),
-        sql::select_login(DIALECT),
+        sql::select_logins(DIALECT, true),
+        sql::select_logins(DIALECT, false),
         sql::upsert_station(DIALECT),
         sql::SELECT_STATIONS.into(),
         sql::insert_session(DIALECT),
@@ -60,10 +61,12 @@ pub fn all_statements(entities: &[&'static EntityDecl]) -> Vec<String> {
             .find(|f| f.ty == FieldType::Uuid && f.name != "id");
         let flag = entity.all_fields().find(|f| f.ty == FieldType::Bool);
         if let (Some(parent), Some(flag)) = (parent, flag) {
-            all.push(
-                sql::count_per_parent(DIALECT, entity, parent.name, flag.name)
-                    .expect("fields of the right types"),
-            );
+            for parents in [0, 3] {
+                all.push(
+                    sql::count_per_parent(DIALECT, entity, parent.name, flag.name, parents)
+                        .expect("fields of the right types"),
+                );
+            }
         }
     }
     all.push(sql::log_position_from(DIALECT));

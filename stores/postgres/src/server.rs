@@ -32,6 +32,16 @@ fn parse_pens(table: &'static str, text: &str) -> Result<Vec<Uuid>, StoreError> 
     serde_json::from_str(text).map_err(|error| corrupt(table, format!("pens: {error}")))
 }
 
+/// A `sync_logins` row read by [`sql::select_logins`].
+fn login_from_row(row: &PgRow) -> Result<Login, StoreError> {
+    Ok(Login {
+        username: row.get(0),
+        user_id: row.get(1),
+        password_hash: row.get(2),
+        pens: parse_pens("sync_logins", &row.get::<String, _>(3))?,
+    })
+}
+
 fn decode_head(row: Option<PgRow>) -> Result<LogPosition, StoreError> {
     let row =
         row.ok_or_else(|| corrupt("sync_state", "no head row; was the store migrated?".into()))?;
@@ -174,20 +184,22 @@ impl ServerStore for PgStore {
     }
 
     async fn login(&self, username: &str) -> Result<Option<Login>, StoreError> {
-        let row = sqlx::query(&sql::select_login(DIALECT))
+        let row = sqlx::query(&sql::select_logins(DIALECT, true))
             .bind(username)
             .fetch_optional(&self.pool)
             .await
             .map_err(backend)?;
-        row.map(|row| {
-            Ok(Login {
-                username: username.to_owned(),
-                user_id: row.get(0),
-                password_hash: row.get(1),
-                pens: parse_pens("sync_logins", &row.get::<String, _>(2))?,
-            })
-        })
-        .transpose()
+        row.as_ref().map(login_from_row).transpose()
+    }
+
+    async fn logins(&self) -> Result<Vec<Login>, StoreError> {
+        sqlx::query(&sql::select_logins(DIALECT, false))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(backend)?
+            .iter()
+            .map(login_from_row)
+            .collect()
     }
 
     async fn count_per_parent(
@@ -195,24 +207,27 @@ impl ServerStore for PgStore {
         entity: &'static EntityDecl,
         parent: &str,
         flag: &str,
+        only: Option<&[Uuid]>,
     ) -> Result<Vec<ParentCount>, StoreError> {
-        let text = sql::count_per_parent(DIALECT, entity, parent, flag).map_err(|message| {
-            StoreError::Config {
-                store: "postgres",
-                message,
+        let mut counts = Vec::new();
+        for parents in sql::parent_chunks(only) {
+            let text = sql::count_per_parent(DIALECT, entity, parent, flag, parents.len())
+                .map_err(|message| StoreError::Config {
+                    store: "postgres",
+                    message,
+                })?;
+            let mut query = sqlx::query(&text);
+            for id in parents {
+                query = query.bind(*id);
             }
-        })?;
-        Ok(sqlx::query(&text)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(backend)?
-            .iter()
-            .map(|row| ParentCount {
+            let rows = query.fetch_all(&self.pool).await.map_err(backend)?;
+            counts.extend(rows.iter().map(|row| ParentCount {
                 parent: row.get(0),
                 records: row.get::<i64, _>(1).max(0) as u64,
                 flagged: row.get::<Option<i64>, _>(2).unwrap_or(0).max(0) as u64,
-            })
-            .collect())
+            }));
+        }
+        Ok(counts)
     }
 
     async fn put_station(&self, station: &StationSeen) -> Result<(), StoreError> {

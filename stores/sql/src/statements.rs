@@ -585,13 +585,15 @@ pub fn take_session(dialect: Dialect) -> String {
     }
 }
 
-/// A log-in by user name. Binds the name; returns user id, password hash,
-/// pens.
-pub fn select_login(dialect: Dialect) -> String {
-    format!(
-        "SELECT user_id, password_hash, pens FROM sync_logins WHERE username = {}",
-        dialect.placeholder(1)
-    )
+/// Log-ins: with `by_name` the one whose user name is bound, else every
+/// one. Returns user name, user id, password hash, pens.
+pub fn select_logins(dialect: Dialect, by_name: bool) -> String {
+    let select = "SELECT username, user_id, password_hash, pens FROM sync_logins";
+    if by_name {
+        format!("{select} WHERE username = {}", dialect.placeholder(1))
+    } else {
+        select.to_owned()
+    }
 }
 
 /// Records that the schema reached a version. Binds version, time,
@@ -790,15 +792,31 @@ pub fn update_logged_record(dialect: Dialect) -> String {
     )
 }
 
+/// Most parents one [`count_per_parent`] statement names (bound one
+/// placeholder each, well under SQL Server's 2,100 parameters).
+pub const PARENTS_PER_COUNT: usize = 500;
+
+/// The parents each [`count_per_parent`] statement names: one statement
+/// for all (`None`), else the given parents [`PARENTS_PER_COUNT`] at a time
+/// (none for an empty list).
+pub fn parent_chunks(only: Option<&[uuid::Uuid]>) -> Vec<&[uuid::Uuid]> {
+    match only {
+        None => vec![&[]],
+        Some(parents) => parents.chunks(PARENTS_PER_COUNT).collect(),
+    }
+}
+
 /// Counts, per value of the UUID field `parent`, the live records of
 /// `entity` and those whose boolean `flag` is true: parent, count,
-/// flagged. An error (for a person) when the fields are not of those
-/// types.
+/// flagged. With `parents` > 0, only for the parents bound to the first
+/// `parents` placeholders. An error (for a person) when the fields are not
+/// of those types.
 pub fn count_per_parent(
     dialect: Dialect,
     entity: &'static EntityDecl,
     parent: &str,
     flag: &str,
+    parents: usize,
 ) -> Result<String, String> {
     let typed = |name: &str, ty: FieldType| {
         entity
@@ -825,8 +843,13 @@ pub fn count_per_parent(
             format!("SUM(CASE WHEN {flag} = 1 THEN 1 ELSE 0 END)"),
         ),
     };
+    let only = if parents == 0 {
+        String::new()
+    } else {
+        format!(" AND {parent} IN ({})", placeholders(dialect, 1, parents))
+    };
     Ok(format!(
-        "SELECT {parent}, {count}, {flagged} FROM {} WHERE deleted_at IS NULL GROUP BY {parent}",
+        "SELECT {parent}, {count}, {flagged} FROM {} WHERE deleted_at IS NULL{only} GROUP BY {parent}",
         entity.table
     ))
 }

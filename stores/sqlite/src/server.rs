@@ -30,6 +30,16 @@ fn parse_pens(table: &'static str, text: &str) -> Result<Vec<Uuid>, StoreError> 
     serde_json::from_str(text).map_err(|error| corrupt(table, format!("pens: {error}")))
 }
 
+/// A `sync_logins` row read by [`sql::select_logins`].
+fn login_from_row(row: &SqliteRow) -> Result<Login, StoreError> {
+    Ok(Login {
+        username: row.get(0),
+        user_id: parse_uuid("sync_logins", &row.get::<String, _>(1))?,
+        password_hash: row.get(2),
+        pens: parse_pens("sync_logins", &row.get::<String, _>(3))?,
+    })
+}
+
 async fn read_head(conn: &mut SqliteConnection) -> Result<LogPosition, StoreError> {
     let row = sqlx::query(&sql::read_head(DIALECT))
         .fetch_optional(conn)
@@ -153,20 +163,22 @@ impl ServerStore for SqliteStore {
     }
 
     async fn login(&self, username: &str) -> Result<Option<Login>, StoreError> {
-        let row = sqlx::query(&sql::select_login(DIALECT))
+        let row = sqlx::query(&sql::select_logins(DIALECT, true))
             .bind(username)
             .fetch_optional(&self.pool)
             .await
             .map_err(backend)?;
-        row.map(|row| {
-            Ok(Login {
-                username: username.to_owned(),
-                user_id: parse_uuid("sync_logins", &row.get::<String, _>(0))?,
-                password_hash: row.get(1),
-                pens: parse_pens("sync_logins", &row.get::<String, _>(2))?,
-            })
-        })
-        .transpose()
+        row.as_ref().map(login_from_row).transpose()
+    }
+
+    async fn logins(&self) -> Result<Vec<Login>, StoreError> {
+        sqlx::query(&sql::select_logins(DIALECT, false))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(backend)?
+            .iter()
+            .map(login_from_row)
+            .collect()
     }
 
     async fn count_per_parent(
@@ -174,26 +186,28 @@ impl ServerStore for SqliteStore {
         entity: &'static EntityDecl,
         parent: &str,
         flag: &str,
+        only: Option<&[Uuid]>,
     ) -> Result<Vec<ParentCount>, StoreError> {
-        let text = sql::count_per_parent(DIALECT, entity, parent, flag).map_err(|message| {
-            StoreError::Config {
-                store: "sqlite",
-                message,
+        let mut counts = Vec::new();
+        for parents in sql::parent_chunks(only) {
+            let text = sql::count_per_parent(DIALECT, entity, parent, flag, parents.len())
+                .map_err(|message| StoreError::Config {
+                    store: "sqlite",
+                    message,
+                })?;
+            let mut query = sqlx::query(&text);
+            for id in parents {
+                query = query.bind(crate::codec::app_uuid(id));
             }
-        })?;
-        sqlx::query(&text)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(backend)?
-            .iter()
-            .map(|row| {
-                Ok(ParentCount {
+            for row in query.fetch_all(&self.pool).await.map_err(backend)? {
+                counts.push(ParentCount {
                     parent: parse_uuid(entity.table, &row.get::<String, _>(0))?,
                     records: row.get::<i64, _>(1).max(0) as u64,
                     flagged: row.get::<Option<i64>, _>(2).unwrap_or(0).max(0) as u64,
-                })
-            })
-            .collect()
+                });
+            }
+        }
+        Ok(counts)
     }
 
     async fn put_station(&self, station: &StationSeen) -> Result<(), StoreError> {

@@ -4,9 +4,11 @@
 //! what it parked — and the pen's turnout, refreshed every few seconds.
 //! The same figures per pen are on `/metrics`.
 
+mod delta;
 mod overview;
 mod page;
 mod session;
+mod turnout;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -18,7 +20,9 @@ use axum::routing::{get, post};
 use axum::{Form, Json, Router};
 use serde::Deserialize;
 
+pub use delta::{Delta, Snapshot, SNAPSHOT_KEPT};
 pub use overview::{Board, Health, Overview, Thresholds};
+pub use turnout::{Cadence, Turnout, TurnoutCounter};
 
 use crate::http::AppState;
 use page::Lang;
@@ -156,16 +160,22 @@ async fn logout(headers: HeaderMap) -> Response {
     response
 }
 
-/// The overview as JSON, for the page's script; 401 without an admin's
-/// session.
-async fn overview_json(State(app): State<AppState>, headers: HeaderMap) -> Response {
+/// The overview as JSON, for the page's script: every pen, or with
+/// `?since=VERSION` (the `version` of the last answer) only the pens whose
+/// rows changed since and those gone; 401 without an admin's session.
+async fn overview_json(
+    State(app): State<AppState>,
+    params: Params,
+    headers: HeaderMap,
+) -> Response {
     if session::admin(&app, &headers).await.is_none() {
         return crate::http::ApiError::unauthorized("log in to the control room at /admin")
             .into_response();
     }
-    match app.board.overview(app.store.as_ref()).await {
-        Ok(overview) => {
-            let mut response = Json(overview).into_response();
+    match app.board.snapshot(app.store.as_ref()).await {
+        Ok(snapshot) => {
+            let delta = snapshot.delta(params.get("since").map(String::as_str));
+            let mut response = Json(delta).into_response();
             response
                 .headers_mut()
                 .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));

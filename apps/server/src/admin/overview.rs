@@ -1,8 +1,10 @@
 //! What the control room shows: every pen with its stations' health,
 //! what they hold unsent and parked, and its turnout; the stations of
-//! users without a pen (the centre's). Read from the store at each poll;
-//! the turnout count and the users' pens are kept a few seconds, so that
-//! many open pages cost the database little.
+//! users without a pen (the centre's). Read from the store for each
+//! snapshot (at most once a second, shared by every open page); the
+//! turnout is kept up to date from the change log, the users' names and
+//! pens are read in bulk every 30 s, so that many open pages cost the
+//! database little.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
@@ -15,10 +17,10 @@ use jcselect_sync::{FieldValue, Registry, Syncable, Timestamp};
 use serde::Serialize;
 use uuid::Uuid;
 
+use super::delta::Snapshot;
+use super::turnout::{Cadence, TurnoutCounter};
 use crate::error::ServerError;
 
-/// How long the turnout count is reused.
-const TURNOUT_KEPT: Duration = Duration::from_secs(5);
 /// How long a user's name and pens are reused.
 const USERS_KEPT: Duration = Duration::from_secs(30);
 /// How long the incidents (conflicts, duplicate marks) are reused.
@@ -164,13 +166,18 @@ pub struct Overview {
     pub centre: Vec<StationRow>,
 }
 
-type Turnout = HashMap<Uuid, (u64, u64)>;
-
-/// A user's name and pens, as read at `read`.
+/// A user's name and pens.
 #[derive(Debug, Clone)]
 struct UserSeen {
     username: String,
     pens: Vec<Uuid>,
+}
+
+/// Every user's name and pens, as read at `read` (two reads: the users,
+/// the log-ins), with those looked up one by one since.
+#[derive(Debug)]
+struct Users {
+    by_id: HashMap<Uuid, UserSeen>,
     read: Instant,
 }
 
@@ -178,9 +185,10 @@ struct UserSeen {
 #[derive(Debug)]
 pub struct Board {
     thresholds: Thresholds,
-    turnout: Mutex<Option<(Instant, Turnout)>>,
-    users: Mutex<HashMap<Uuid, UserSeen>>,
+    turnout: TurnoutCounter,
+    users: Mutex<Option<Users>>,
     incidents: Mutex<Option<(Instant, Vec<Incident>)>>,
+    snapshot: tokio::sync::Mutex<Option<Snapshot>>,
     registry: &'static Registry,
 }
 
@@ -189,9 +197,10 @@ impl Board {
     pub fn new(thresholds: Thresholds, registry: &'static Registry) -> Self {
         Board {
             thresholds,
-            turnout: Mutex::new(None),
-            users: Mutex::new(HashMap::new()),
+            turnout: TurnoutCounter::new(Voter::DECL, "pen_id", "has_voted", Cadence::default()),
+            users: Mutex::new(None),
             incidents: Mutex::new(None),
+            snapshot: tokio::sync::Mutex::new(None),
             registry,
         }
     }
@@ -274,27 +283,48 @@ impl Board {
         Ok(incidents)
     }
 
-    async fn turnout(&self, store: &dyn ServerStore) -> Result<Turnout, ServerError> {
-        if let Some((at, turnout)) = &*self.turnout.lock().expect("turnout lock") {
-            if at.elapsed() < TURNOUT_KEPT {
-                return Ok(turnout.clone());
-            }
+    /// Every user's name and pens, read again when older than
+    /// [`USERS_KEPT`].
+    async fn refresh_users(&self, store: &dyn ServerStore) -> Result<(), ServerError> {
+        let fresh = |users: &Option<Users>| {
+            users
+                .as_ref()
+                .is_some_and(|users| users.read.elapsed() < USERS_KEPT)
+        };
+        if fresh(&self.users.lock().expect("users lock")) {
+            return Ok(());
         }
-        let counted: Turnout = store
-            .count_per_parent(Voter::DECL, "pen_id", "has_voted")
+        let mut pens: HashMap<Uuid, Vec<Uuid>> = store
+            .logins()
             .await?
             .into_iter()
-            .map(|count| (count.parent, (count.records, count.flagged)))
+            .map(|login| (login.user_id, login.pens))
             .collect();
-        *self.turnout.lock().expect("turnout lock") = Some((Instant::now(), counted.clone()));
-        Ok(counted)
+        let by_id = crate::export::live::<User>(store)
+            .await?
+            .into_iter()
+            .map(|user| {
+                let seen = UserSeen {
+                    pens: pens.remove(&user.id).unwrap_or_default(),
+                    username: user.username,
+                };
+                (user.id, seen)
+            })
+            .collect();
+        *self.users.lock().expect("users lock") = Some(Users {
+            by_id,
+            read: Instant::now(),
+        });
+        Ok(())
     }
 
+    /// A user's name and pens: from the last bulk read, else (a user made
+    /// since) looked up alone and kept until the next bulk read.
     async fn user(&self, store: &dyn ServerStore, user_id: Uuid) -> Result<UserSeen, ServerError> {
-        if let Some(seen) = self.users.lock().expect("users lock").get(&user_id) {
-            if seen.read.elapsed() < USERS_KEPT {
-                return Ok(seen.clone());
-            }
+        self.refresh_users(store).await?;
+        let known = |users: &Option<Users>| users.as_ref()?.by_id.get(&user_id).cloned();
+        if let Some(seen) = known(&self.users.lock().expect("users lock")) {
+            return Ok(seen);
         }
         let username = match store.get_record(User::DECL, user_id).await? {
             Some(record) => User::from_record(&record)
@@ -307,15 +337,10 @@ impl Board {
             .await?
             .map(|login| login.pens)
             .unwrap_or_default();
-        let seen = UserSeen {
-            username,
-            pens,
-            read: Instant::now(),
-        };
-        self.users
-            .lock()
-            .expect("users lock")
-            .insert(user_id, seen.clone());
+        let seen = UserSeen { username, pens };
+        if let Some(users) = self.users.lock().expect("users lock").as_mut() {
+            users.by_id.insert(user_id, seen.clone());
+        }
         Ok(seen)
     }
 
@@ -346,10 +371,28 @@ impl Board {
         Ok(())
     }
 
+    /// The overview every page and `/metrics` share: taken again when
+    /// older than [`SNAPSHOT_KEPT`](super::delta::SNAPSHOT_KEPT), by one
+    /// caller while the others wait for it.
+    pub async fn snapshot(
+        &self,
+        store: &dyn ServerStore,
+    ) -> Result<tokio::sync::MappedMutexGuard<'_, Snapshot>, ServerError> {
+        let mut held = self.snapshot.lock().await;
+        match held.as_mut() {
+            Some(snapshot) if snapshot.is_fresh() => {}
+            Some(snapshot) => snapshot.advance(self.overview(store).await?),
+            None => *held = Some(Snapshot::first(self.overview(store).await?)),
+        }
+        Ok(tokio::sync::MutexGuard::map(held, |held| {
+            held.as_mut().expect("taken above")
+        }))
+    }
+
     /// The overview now.
-    pub async fn overview(&self, store: &dyn ServerStore) -> Result<Overview, ServerError> {
+    async fn overview(&self, store: &dyn ServerStore) -> Result<Overview, ServerError> {
         let now = Timestamp::now();
-        let turnout = self.turnout(store).await?;
+        let turnout = self.turnout.current(store).await?;
         let mut by_pen: HashMap<Uuid, Vec<StationRow>> = HashMap::new();
         let mut centre = Vec::new();
         for station in store.stations().await? {

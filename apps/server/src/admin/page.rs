@@ -138,6 +138,8 @@ pub fn dashboard(lang: Lang, username: &str) -> String {
          </header><main>\
          <section class=\"summary\" id=\"summary\"></section>\
          <div class=\"controls\"><label id=\"town-label\"><select id=\"town\"></select></label>\
+         <span class=\"pager\"><button type=\"button\" id=\"previous\"></button>\
+         <span id=\"rows\"></span><button type=\"button\" id=\"next\"></button></span>\
          <span id=\"updated\" aria-live=\"polite\"></span></div>\
          <table id=\"pens\"><thead></thead><tbody></tbody></table>\
          <section id=\"detail\" hidden></section>\

@@ -30,8 +30,8 @@ pub async fn health(State(app): State<AppState>) -> Response {
 /// the control room.
 pub async fn metrics(State(app): State<AppState>) -> Response {
     let mut text = app.metrics.render();
-    match app.board.overview(app.store.as_ref()).await {
-        Ok(overview) => text.push_str(&overview.prometheus()),
+    match app.board.snapshot(app.store.as_ref()).await {
+        Ok(snapshot) => text.push_str(&snapshot.overview.prometheus()),
         Err(error) => tracing::warn!(%error, "per-pen gauges left out of /metrics"),
     }
     (

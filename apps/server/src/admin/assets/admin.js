@@ -1,10 +1,13 @@
 // jcselect control room: fills the page from /admin/api/overview every
-// few seconds, without reloading; sorts by a column, filters by town, and
-// opens a pen's stations. Names are shown as written (dir="auto"), so
-// Arabic reads right to left in either language of the page.
+// few seconds, without reloading: the first answer has every pen, each
+// later one only the pens whose rows changed since (and those gone). Sorts
+// by a column, filters by town, shows a page of rows at a time (worst
+// first), and opens a pen's stations. Names are shown as written
+// (dir="auto"), so Arabic reads right to left in either language.
 "use strict";
 
 const POLL_MS = 3000;
+const PAGE_ROWS = 100;
 const WORDS = {
   en: {
     town: "Town", label: "Pen", health: "State", stations: "Stations", last: "Last sync",
@@ -20,6 +23,7 @@ const WORDS = {
     pens: "pens", red_pens: "red", amber_pens: "amber", unsent_total: "unsent changes",
     parked_total: "parked", voted: "voted", close: "Close", of_pen: "Stations of",
     no_stations: "No station of this pen has synced yet.",
+    previous: "Previous", next: "Next", of: "of",
   },
   ar: {
     town: "البلدة", label: "القلم", health: "الحالة", stations: "المحطات", last: "آخر مزامنة",
@@ -35,15 +39,21 @@ const WORDS = {
     ago: "مضت", s: "ث", min: "د", h: "س", pens: "أقلام", red_pens: "أحمر", amber_pens: "برتقالي",
     unsent_total: "تغييرات غير مرسلة", parked_total: "موقوفة", voted: "اقترعوا", close: "إغلاق",
     of_pen: "محطات", no_stations: "لم تتزامن أي محطة لهذا القلم بعد.",
+    previous: "السابق", next: "التالي", of: "من",
   },
 };
 const lang = document.body.dataset.lang === "ar" ? "ar" : "en";
 const t = (key) => WORDS[lang][key] || key;
 const RANK = { none: 0, green: 1, amber: 2, red: 3 };
 
+// what the server said so far: every pen by id, and the version to ask
+// for what changed after it
+const known = new Map();
+let version = null;
 let overview = null;
 let sort = { key: "health", up: false };
 let openPen = null;
+let page = 0;
 
 function ago(iso, now) {
   if (!iso) return t("never");
@@ -90,6 +100,7 @@ function header(table, columns, sortable) {
       if (sort.key === key) th.className = sort.up ? "sorted up" : "sorted";
       th.addEventListener("click", () => {
         sort = { key, up: sort.key === key ? !sort.up : false };
+        page = 0;
         render();
       });
     }
@@ -275,9 +286,21 @@ function render() {
     const order = typeof x === "string" ? x.localeCompare(y) : x - y;
     return sort.up ? order : -order;
   });
+  const pages = Math.max(1, Math.ceil(pens.length / PAGE_ROWS));
+  page = Math.min(page, pages - 1);
+  const first = page * PAGE_ROWS;
+  const shown = pens.slice(first, first + PAGE_ROWS);
+  document.getElementById("rows").textContent =
+    `${pens.length ? first + 1 : 0}–${first + shown.length} ${t("of")} ${pens.length}`;
+  const previous = document.getElementById("previous");
+  const next = document.getElementById("next");
+  previous.textContent = t("previous");
+  next.textContent = t("next");
+  previous.disabled = page === 0;
+  next.disabled = page >= pages - 1;
   const table = document.getElementById("pens");
   header(table, COLUMNS, true);
-  table.tBodies[0].replaceChildren(...pens.map((pen) => {
+  table.tBodies[0].replaceChildren(...shown.map((pen) => {
     const tr = document.createElement("tr");
     tr.className = `pen ${pen.health}`;
     tr.dataset.pen = pen.id;
@@ -318,10 +341,16 @@ function render() {
 async function poll() {
   const updated = document.getElementById("updated");
   try {
-    const answer = await fetch("/admin/api/overview", { credentials: "same-origin", cache: "no-store" });
+    const since = version ? `?since=${encodeURIComponent(version)}` : "";
+    const answer = await fetch(`/admin/api/overview${since}`, { credentials: "same-origin", cache: "no-store" });
     if (answer.status === 401) { window.location.reload(); return; }
     if (!answer.ok) throw new Error(String(answer.status));
-    overview = await answer.json();
+    const delta = await answer.json();
+    if (delta.full) known.clear();
+    for (const pen of delta.pens) known.set(pen.id, pen);
+    for (const id of delta.removed) known.delete(id);
+    version = delta.version;
+    overview = { generated_at: delta.generated_at, pens: [...known.values()], centre: delta.centre };
     updated.textContent = `${t("updated")} ${new Date(overview.generated_at).toLocaleTimeString(lang)}`;
     updated.className = "";
     render();
@@ -333,5 +362,7 @@ async function poll() {
   }
 }
 
-document.getElementById("town").addEventListener("change", render);
+document.getElementById("town").addEventListener("change", () => { page = 0; render(); });
+document.getElementById("previous").addEventListener("click", () => { page -= 1; render(); });
+document.getElementById("next").addEventListener("click", () => { page += 1; render(); });
 poll();
