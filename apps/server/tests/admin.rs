@@ -1,8 +1,9 @@
 //! The control room at `/admin`, over real HTTP: who may open it, the
 //! session cookie's flags, forms from other sites refused, and what the
 //! overview and `/metrics` say of each pen's stations (on SQLite always,
-//! on PostgreSQL when its URL is set). The page in a real browser is
-//! `admin_browser.rs`.
+//! on PostgreSQL when its URL is set), the rows changed since a version,
+//! and the turnout kept from the change log. The page in a real browser,
+//! with real stations, is `tests/tests/control_room.rs`.
 
 #[macro_use]
 mod common;

@@ -793,8 +793,11 @@ pub fn update_logged_record(dialect: Dialect) -> String {
 }
 
 /// Most parents one [`count_per_parent`] statement names (bound one
-/// placeholder each, well under SQL Server's 2,100 parameters).
-pub const PARENTS_PER_COUNT: usize = 500;
+/// placeholder each). Kept small so that PostgreSQL's planner reads the
+/// parent index, not the whole table: on 4.2 M voters, 300 pens in one
+/// list were counted by a sequential scan (0.9 s), 25 through the index
+/// (9 ms), 100 still through it (84 ms).
+pub const PARENTS_PER_COUNT: usize = 50;
 
 /// The parents each [`count_per_parent`] statement names: one statement
 /// for all (`None`), else the given parents [`PARENTS_PER_COUNT`] at a time
@@ -852,4 +855,23 @@ pub fn count_per_parent(
         "SELECT {parent}, {count}, {flagged} FROM {} WHERE deleted_at IS NULL{only} GROUP BY {parent}",
         entity.table
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{parent_chunks, PARENTS_PER_COUNT};
+
+    #[test]
+    fn parents_are_counted_a_few_at_a_time() {
+        let parents: Vec<uuid::Uuid> = (0..PARENTS_PER_COUNT * 2 + 7)
+            .map(|_| uuid::Uuid::new_v4())
+            .collect();
+        let sizes: Vec<usize> = parent_chunks(Some(&parents))
+            .iter()
+            .map(|chunk| chunk.len())
+            .collect();
+        assert_eq!(sizes, vec![PARENTS_PER_COUNT, PARENTS_PER_COUNT, 7]);
+        assert_eq!(parent_chunks(None), vec![&[] as &[uuid::Uuid]]);
+        assert!(parent_chunks(Some(&[])).is_empty());
+    }
 }

@@ -5,7 +5,7 @@
 
 use std::collections::hash_map::DefaultHasher;
 use std::collections::HashMap;
-use std::hash::{Hash, Hasher};
+use std::hash::Hasher;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
@@ -55,12 +55,27 @@ pub struct Delta<'s> {
     pub centre: &'s [StationRow],
 }
 
+/// Feeds what is written to it to a hasher.
+struct HashWriter(DefaultHasher);
+
+impl std::io::Write for HashWriter {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.write(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// A hash of the row's JSON, as the page would get it (so that any field
+/// that changes what the page shows changes it), made without holding
+/// the text.
 fn fingerprint(row: &PenRow) -> u64 {
-    let mut hasher = DefaultHasher::new();
-    serde_json::to_vec(row)
-        .expect("a pen's row serialises")
-        .hash(&mut hasher);
-    hasher.finish()
+    let mut writer = HashWriter(DefaultHasher::new());
+    serde_json::to_writer(&mut writer, row).expect("a pen's row serialises");
+    writer.0.finish()
 }
 
 impl Snapshot {
