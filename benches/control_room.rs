@@ -119,12 +119,9 @@ async fn a_tenth_report(store: &Arc<dyn ServerStore>) {
 /// What the page costs in headless Chromium, over a real server on the
 /// database at `url`: a first poll fetched and parsed, one drawing of the
 /// table (median of 9), the script's heap; `None` without Chromium.
-async fn page_in_chromium(url: &str) -> Option<(f64, f64, f64)> {
+async fn page_in_chromium(store: &Arc<dyn ServerStore>, url: &str) -> Option<(f64, f64, f64)> {
     let (chromium, driver) = jcselect_e2e::webdriver::installed()?;
     let registry = jcselect_server::registry().unwrap();
-    let store = jcselect_server::database::open_store(url, registry)
-        .await
-        .unwrap();
     add_user(
         store.as_ref(),
         registry,
@@ -138,7 +135,6 @@ async fn page_in_chromium(url: &str) -> Option<(f64, f64, f64)> {
     )
     .await
     .unwrap();
-    drop(store);
     let settings = Settings::resolve(
         Overrides {
             listen: Some("127.0.0.1:0".into()),
@@ -234,7 +230,7 @@ fn main() {
             let (due, changed, _) = timed_poll(&board, &store, Some(&version)).await;
             let kb = |bytes: usize| format!("{:.1} kB", bytes as f64 / 1e3);
             drop(board);
-            let page = match page_in_chromium(&url).await {
+            let page = match page_in_chromium(&store, &url).await {
                 Some((poll, draw, heap)) => {
                     format!("{poll:.0} ms | {draw:.0} ms | {heap:.0} MB")
                 }

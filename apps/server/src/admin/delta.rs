@@ -81,19 +81,20 @@ fn fingerprint(row: &PenRow) -> u64 {
 impl Snapshot {
     /// The first snapshot of this process.
     pub fn first(overview: Overview) -> Self {
-        let rows = overview
-            .pens
-            .iter()
-            .map(|row| (row.id, (fingerprint(row), 1)))
-            .collect();
-        Snapshot {
+        let mut snapshot = Snapshot {
             epoch: Uuid::new_v4(),
-            generation: 1,
+            generation: 0,
             taken: Instant::now(),
-            overview,
-            rows,
+            overview: Overview {
+                pens: Vec::new(),
+                centre: Vec::new(),
+                ..overview
+            },
+            rows: HashMap::new(),
             removed: HashMap::new(),
-        }
+        };
+        snapshot.advance(overview);
+        snapshot
     }
 
     /// Whether it is young enough to serve another page.
